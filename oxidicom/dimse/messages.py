@@ -1,0 +1,285 @@
+"""Typed DIMSE messages: C-ECHO and C-STORE, and a catch-all for the rest.
+
+``decode_message`` turns a command set into one of these; anything it cannot type (C-FIND,
+N-ACTION...) comes back as :class:`OtherCommand` so an SCP can answer "unrecognized
+operation" and carry on. A command set missing what its message requires raises
+:class:`~oxidicom.dimse.command.CommandError`, carrying what could be read (command field,
+message ID, whether a data set follows) so the SCP can still answer with a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, TypeAlias
+
+import attrs
+
+from oxidicom.dimse.command import (
+    NO_DATA_SET,
+    CommandError,
+    CommandValue,
+    Tag,
+    decode_command,
+    encode_command,
+)
+from oxidicom.dimse.status import UNRECOGNIZED_OPERATION
+
+VERIFICATION_SOP_CLASS: Final = "1.2.840.10008.1.1"
+DATA_SET_PRESENT: Final = 0x0001
+
+
+class CommandField(enum.IntEnum):
+    """PS3.7 Annex E: a response's field is its request's with bit 15 set."""
+
+    C_STORE_RQ = 0x0001
+    C_GET_RQ = 0x0010
+    C_FIND_RQ = 0x0020
+    C_MOVE_RQ = 0x0021
+    C_ECHO_RQ = 0x0030
+    N_EVENT_REPORT_RQ = 0x0100
+    N_GET_RQ = 0x0110
+    N_SET_RQ = 0x0120
+    N_ACTION_RQ = 0x0130
+    N_CREATE_RQ = 0x0140
+    N_DELETE_RQ = 0x0150
+    C_CANCEL_RQ = 0x0FFF
+    C_STORE_RSP = 0x8001
+    C_GET_RSP = 0x8010
+    C_FIND_RSP = 0x8020
+    C_MOVE_RSP = 0x8021
+    C_ECHO_RSP = 0x8030
+    N_EVENT_REPORT_RSP = 0x8100
+    N_GET_RSP = 0x8110
+    N_SET_RSP = 0x8120
+    N_ACTION_RSP = 0x8130
+    N_CREATE_RSP = 0x8140
+    N_DELETE_RSP = 0x8150
+
+
+class Priority(enum.IntEnum):
+    MEDIUM = 0x0000
+    HIGH = 0x0001
+    LOW = 0x0002
+
+
+@attrs.frozen
+class CEchoRQ:
+    message_id: int
+    affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
+
+
+@attrs.frozen
+class CEchoRSP:
+    message_id_being_responded_to: int
+    status: int = 0x0000
+    affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
+
+
+@attrs.frozen
+class CStoreRQ:
+    message_id: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    priority: int = Priority.MEDIUM
+    move_originator_aet: str | None = None
+    move_originator_message_id: int | None = None
+
+
+@attrs.frozen
+class CStoreRSP:
+    message_id_being_responded_to: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    status: int = 0x0000
+    error_comment: str | None = None
+    """Free text (LO, at most 64 characters) for a failure or warning."""
+
+
+@attrs.frozen
+class OtherCommand:
+    """A message this package does not serve; enough to answer it."""
+
+    command_field: int
+    message_id: int | None
+    affected_sop_class_uid: str | None
+    has_data_set: bool
+    status: int | None = None
+    """Responses only."""
+
+    @property
+    def is_request(self) -> bool:
+        return not self.command_field & 0x8000
+
+
+Message: TypeAlias = CEchoRQ | CEchoRSP | CStoreRQ | CStoreRSP | OtherCommand
+
+
+def has_data_set(message: Message) -> bool:
+    if isinstance(message, OtherCommand):
+        return message.has_data_set
+    return isinstance(message, CStoreRQ)
+
+
+def encode_message(message: Message) -> bytes:
+    """The command set of ``message``."""
+    elements: dict[int, CommandValue] = {}
+    match message:
+        case CEchoRQ():
+            elements = {
+                Tag.AffectedSOPClassUID: message.affected_sop_class_uid,
+                Tag.CommandField: CommandField.C_ECHO_RQ,
+                Tag.MessageID: message.message_id,
+                Tag.CommandDataSetType: NO_DATA_SET,
+            }
+        case CEchoRSP():
+            elements = {
+                Tag.AffectedSOPClassUID: message.affected_sop_class_uid,
+                Tag.CommandField: CommandField.C_ECHO_RSP,
+                Tag.MessageIDBeingRespondedTo: message.message_id_being_responded_to,
+                Tag.CommandDataSetType: NO_DATA_SET,
+                Tag.Status: message.status,
+            }
+        case CStoreRQ():
+            elements = {
+                Tag.AffectedSOPClassUID: message.affected_sop_class_uid,
+                Tag.CommandField: CommandField.C_STORE_RQ,
+                Tag.MessageID: message.message_id,
+                Tag.Priority: message.priority,
+                Tag.CommandDataSetType: DATA_SET_PRESENT,
+                Tag.AffectedSOPInstanceUID: message.affected_sop_instance_uid,
+            }
+            if message.move_originator_aet is not None:
+                elements[Tag.MoveOriginatorApplicationEntityTitle] = message.move_originator_aet
+            if message.move_originator_message_id is not None:
+                elements[Tag.MoveOriginatorMessageID] = message.move_originator_message_id
+        case CStoreRSP():
+            elements = {
+                Tag.AffectedSOPClassUID: message.affected_sop_class_uid,
+                Tag.CommandField: CommandField.C_STORE_RSP,
+                Tag.MessageIDBeingRespondedTo: message.message_id_being_responded_to,
+                Tag.CommandDataSetType: NO_DATA_SET,
+                Tag.Status: message.status,
+                Tag.AffectedSOPInstanceUID: message.affected_sop_instance_uid,
+            }
+            if message.error_comment:
+                elements[Tag.ErrorComment] = message.error_comment[:64]
+        case OtherCommand():
+            elements = {
+                Tag.CommandField: message.command_field,
+                Tag.CommandDataSetType: DATA_SET_PRESENT if message.has_data_set else NO_DATA_SET,
+            }
+            if message.affected_sop_class_uid is not None:
+                elements[Tag.AffectedSOPClassUID] = message.affected_sop_class_uid
+            if message.message_id is not None:
+                key = Tag.MessageID if message.is_request else Tag.MessageIDBeingRespondedTo
+                elements[key] = message.message_id
+            if message.status is not None:
+                elements[Tag.Status] = message.status
+    return encode_command(elements)
+
+
+def unrecognized_operation_response(request: OtherCommand) -> OtherCommand:
+    """The response to a request we do not serve: status 0x0211 (PS3.7 C.5.3)."""
+    return OtherCommand(
+        command_field=request.command_field | 0x8000,
+        message_id=request.message_id,
+        affected_sop_class_uid=request.affected_sop_class_uid,
+        has_data_set=False,
+        status=UNRECOGNIZED_OPERATION,
+    )
+
+
+def decode_message(data: bytes | memoryview) -> Message:
+    """Type a command set; raises :class:`CommandError` when it lacks what it needs."""
+    elements = decode_command(data)
+    field = elements.get(Tag.CommandField)
+    data_set_type = elements.get(Tag.CommandDataSetType)
+    with_data = data_set_type != NO_DATA_SET if isinstance(data_set_type, int) else None
+    is_response = isinstance(field, int) and bool(field & 0x8000)
+    message_id = elements.get(Tag.MessageIDBeingRespondedTo if is_response else Tag.MessageID)
+    known_id = message_id if isinstance(message_id, int) else None
+    if not isinstance(field, int):
+        raise CommandError("command set lacks CommandField", message_id=known_id)
+    if with_data is None:
+        raise CommandError(
+            "command set lacks CommandDataSetType", command_field=field, message_id=known_id
+        )
+    command = _Elements(elements, field, known_id, with_data)
+    if field == CommandField.C_ECHO_RQ:
+        return CEchoRQ(
+            command.require_int(Tag.MessageID),
+            command.require_str(Tag.AffectedSOPClassUID, VERIFICATION_SOP_CLASS),
+        )
+    if field == CommandField.C_ECHO_RSP:
+        return CEchoRSP(
+            command.require_int(Tag.MessageIDBeingRespondedTo),
+            command.require_int(Tag.Status),
+            command.require_str(Tag.AffectedSOPClassUID, VERIFICATION_SOP_CLASS),
+        )
+    if field == CommandField.C_STORE_RQ:
+        return CStoreRQ(
+            message_id=command.require_int(Tag.MessageID),
+            affected_sop_class_uid=command.require_str(Tag.AffectedSOPClassUID),
+            affected_sop_instance_uid=command.require_str(Tag.AffectedSOPInstanceUID),
+            priority=command.optional_int(Tag.Priority) or Priority.MEDIUM,
+            move_originator_aet=command.optional_str(Tag.MoveOriginatorApplicationEntityTitle),
+            move_originator_message_id=command.optional_int(Tag.MoveOriginatorMessageID),
+        )
+    if field == CommandField.C_STORE_RSP:
+        return CStoreRSP(
+            message_id_being_responded_to=command.require_int(Tag.MessageIDBeingRespondedTo),
+            affected_sop_class_uid=command.require_str(Tag.AffectedSOPClassUID, ""),
+            affected_sop_instance_uid=command.require_str(Tag.AffectedSOPInstanceUID, ""),
+            status=command.require_int(Tag.Status),
+            error_comment=command.optional_str(Tag.ErrorComment),
+        )
+    return OtherCommand(
+        command_field=field,
+        message_id=known_id,
+        affected_sop_class_uid=(
+            command.optional_str(Tag.AffectedSOPClassUID)
+            or command.optional_str(Tag.RequestedSOPClassUID)
+        ),
+        has_data_set=with_data,
+        status=command.optional_int(Tag.Status),
+    )
+
+
+@attrs.frozen
+class _Elements:
+    """Typed access to decoded elements, failing with what is known of the command."""
+
+    elements: dict[int, CommandValue]
+    field: int
+    message_id: int | None
+    has_data_set: bool
+
+    def _missing(self, tag: Tag) -> CommandError:
+        return CommandError(
+            f"command 0x{self.field:04X} lacks {tag.name}",
+            command_field=self.field,
+            message_id=self.message_id,
+            has_data_set=self.has_data_set,
+        )
+
+    def optional_int(self, tag: Tag) -> int | None:
+        value = self.elements.get(tag)
+        return value if isinstance(value, int) else None
+
+    def optional_str(self, tag: Tag) -> str | None:
+        value = self.elements.get(tag)
+        return value if isinstance(value, str) else None
+
+    def require_int(self, tag: Tag) -> int:
+        value = self.optional_int(tag)
+        if value is None:
+            raise self._missing(tag)
+        return value
+
+    def require_str(self, tag: Tag, default: str | None = None) -> str:
+        value = self.optional_str(tag)
+        if value is None:
+            if default is None:
+                raise self._missing(tag)
+            return default
+        return value

@@ -1,0 +1,156 @@
+"""An asyncio DICOM server: listens, admits associations, serves them with an Application.
+
+Each accepted TCP connection gets an :class:`~oxidicom.net.acceptor.AcceptorProtocol`; at most
+``max_associations`` are *established* at once (the rest wait for a slot, boundedly; see
+:mod:`oxidicom.net.slots`) and at most ``max_associations_per_peer`` per peer address.
+``close(grace)`` stops accepting, lets associations in flight finish for ``grace`` seconds,
+then aborts the rest and waits until every handler has been told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+from collections.abc import Iterable
+
+import attrs
+
+from oxidicom.net.acceptor import AcceptorProtocol
+from oxidicom.net.handlers import Application, AssociationContext, Outcome, Peer
+from oxidicom.net.slots import SlotPool
+from oxidicom.ul.constants import (
+    REASON_PRESENTATION_LOCAL_LIMIT,
+    RejectResult,
+    RejectSource,
+)
+from oxidicom.ul.pdus import AAssociateRJ
+
+log = logging.getLogger("oxidicom.net")
+
+
+@attrs.frozen
+class ServerConfig:
+    host: str = "0.0.0.0"  # noqa: S104 - a receiver listens on all interfaces by default
+    port: int = 11111
+    max_associations: int = 8
+    """Associations served at once (``OXIDICOM_LISTENER_THREADS``)."""
+    slot_wait_timeout: float = 20.0
+    """How long an association beyond ``max_associations`` waits before A-ASSOCIATE-RJ."""
+    slot_wait_queue: int = 256
+    """How many may wait at once; more are rejected at once."""
+    max_associations_per_peer: int = 0
+    """Established associations per peer IP address (0: no limit)."""
+    artim_timeout: float = 30.0
+    idle_timeout: float | None = 60.0
+    strict_max_length: bool = False
+    receive_buffer_size: int = 256 * 1024
+    """Bytes read from the socket at once: large enough that one read carries many PDUs."""
+    ssl: ssl.SSLContext | None = None
+    ssl_handshake_timeout: float = 30.0
+    reuse_port: bool = False
+    """SO_REUSEPORT, so several processes can share the port (``OXIDICOM_WORKERS``)."""
+    backlog: int = 1024
+
+
+class DicomServer:
+    def __init__(self, app: Application, config: ServerConfig | None = None) -> None:
+        self.app = app
+        self.config = config or ServerConfig()
+        self.slots = SlotPool(self.config.max_associations, self.config.slot_wait_queue)
+        self._server: asyncio.Server | None = None
+        self._connections: set[AcceptorProtocol] = set()
+        self._per_peer: collections.Counter[str] = collections.Counter()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        self._server = await loop.create_server(
+            lambda: AcceptorProtocol(self),
+            host=config.host,
+            port=config.port,
+            ssl=config.ssl,
+            ssl_handshake_timeout=config.ssl_handshake_timeout if config.ssl else None,
+            reuse_port=config.reuse_port or None,
+            backlog=config.backlog,
+        )
+
+    @property
+    def sockets(self) -> Iterable[tuple[str, int]]:
+        if self._server is None:
+            return ()
+        return [sock.getsockname()[:2] for sock in self._server.sockets]
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        for _, port in self.sockets:
+            return port
+        raise RuntimeError("server not started")
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self, grace: float = 30.0) -> None:
+        """Stop accepting; give associations in flight ``grace`` seconds; abort the rest."""
+        if self._server is not None:
+            self._server.close()
+        pending = [conn.finished for conn in self._connections]
+        if pending:
+            log.info("waiting up to %gs for %d association(s) to finish", grace, len(pending))
+            _, still_running = await asyncio.wait(pending, timeout=grace)
+            if still_running:
+                log.warning("aborting %d association(s) still running", len(still_running))
+                for conn in list(self._connections):
+                    conn.shutdown()
+                await asyncio.wait([conn.finished for conn in self._connections], timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> DicomServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- called by AcceptorProtocol --------------------------------------------------------
+
+    def connection_opened(self, connection: AcceptorProtocol) -> None:
+        self._connections.add(connection)
+
+    def admission_check(self, peer: Peer) -> AAssociateRJ | None:
+        """Count an association against its peer's limit, or refuse it."""
+        limit = self.config.max_associations_per_peer
+        if limit and self._per_peer[peer.host] >= limit:
+            return AAssociateRJ(
+                RejectResult.REJECTED_TRANSIENT,
+                RejectSource.SERVICE_PROVIDER_PRESENTATION,
+                REASON_PRESENTATION_LOCAL_LIMIT,
+            )
+        self._per_peer[peer.host] += 1
+        return None
+
+    def admission_done(self, peer: Peer) -> None:
+        self._per_peer[peer.host] -= 1
+        if self._per_peer[peer.host] <= 0:
+            del self._per_peer[peer.host]
+
+    def connection_finished(
+        self,
+        connection: AcceptorProtocol,
+        context: AssociationContext | None,
+        outcome: Outcome | None,
+        detail: str,
+    ) -> None:
+        self._connections.discard(connection)
+        log.debug(
+            "connection %s finished: %s (%s)",
+            connection.association_id,
+            outcome.value if outcome else "no association",
+            detail,
+        )
