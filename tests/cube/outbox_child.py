@@ -1,0 +1,29 @@
+"""A process that fills an outbox and then waits to be killed (see test_outbox.py).
+
+    python -m tests.cube.outbox_child DIRECTORY COUNT
+
+Puts COUNT payloads ``b"entry-{i}"``, waits until they are durable, prints its owner id
+and ``durable``, then blocks reading stdin until killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from oxidicom.cube.outbox import Outbox
+
+
+async def main(directory: str, count: int) -> None:
+    outbox = Outbox(directory)
+    await outbox.open()
+    for i in range(count):
+        outbox.put(f"entry-{i}".encode())
+    await outbox.flush()
+    print(outbox.owner, flush=True)
+    print("durable", flush=True)
+    await asyncio.to_thread(sys.stdin.read)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
