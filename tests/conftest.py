@@ -9,4 +9,5 @@ pytest_plugins = (
     "tests.peers.orthanc",
     "tests.peers.pynetdicom_peer",
     "tests.peers.celery_worker",
+    "tests.peers.oxidicom_receiver",
 )

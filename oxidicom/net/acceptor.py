@@ -128,6 +128,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._timer_at: float | None = None
         self._holds_slot = False
         self._admitted = False
+        self._closed = False
+        """Set once the association's end has been handled (exactly once)."""
         self._outcome: Outcome | None = None
         self._detail = ""
         self._stats = AssociationStats(time.monotonic())
@@ -146,6 +148,12 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self._peer = Peer(str(peername[0]), int(peername[1]))
+        self._server.connection_opened(self)
+        if not self._server.app.connection_allowed(self._peer):
+            log.warning("connection from %s refused: not an allowed peer", self._peer.host)
+            self._outcome = Outcome.ABORTED
+            transport.abort()
+            return
         self._span = tracer.start_span(
             "association",
             attributes={
@@ -154,7 +162,6 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 "client.port": self._peer.port,
             },
         )
-        self._server.connection_opened(self)
         self._association.connection_made(self._loop.time())
         self._after_input()
 
@@ -174,6 +181,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._association.receive_data(b"", self._loop.time())
         self._process()
         self._cancel_timer()
+        if not self._closed:  # refused before the association started, or blocked
+            if not self._blocked:
+                self._connection_closed("connection refused")
 
     # --- the event loop of the association ------------------------------------------------
 
@@ -359,6 +369,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._handler = self._server.app.open(self._context)
 
     def _connection_closed(self, reason: str) -> None:
+        self._closed = True
         self._abandon_operation(reason)
         self._release_slot()
         if self._outcome is None:

@@ -135,6 +135,11 @@ class AssociationHandler(Protocol):
 class Application(Protocol):
     """What a :class:`~oxidicom.net.server.DicomServer` serves."""
 
+    def connection_allowed(self, peer: Peer) -> bool:
+        """Whether to talk to this peer at all; ``False`` drops the connection at once,
+        before any DICOM is exchanged (an IP allow list)."""
+        ...
+
     def negotiate(self, request: AAssociateRQ, peer: Peer) -> AAssociateAC | AAssociateRJ:
         """Accept (with the answer for each presentation context) or reject the request.
 

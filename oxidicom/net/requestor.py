@@ -239,7 +239,9 @@ class ClientAssociation:
         self._next_message_id = message_id % 0xFFFF + 1
         return message_id
 
-    async def _request(self, context_id: int, message: CEchoRQ | CStoreRQ) -> asyncio.Future[Message]:
+    async def _request(
+        self, context_id: int, message: CEchoRQ | CStoreRQ
+    ) -> asyncio.Future[Message]:
         protocol = self._protocol
         if protocol.failure is not None:
             raise protocol.failure

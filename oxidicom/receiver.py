@@ -1,0 +1,366 @@
+"""The ChRIS receiver: the DICOM server wired to CUBE's storage and notifications.
+
+:class:`CubeApplication` answers associations with the contract's policy (§2) and stores
+each C-STORE with :mod:`oxidicom.storage`; what was stored is reported to a
+:class:`~oxidicom.storage.events.StorageObserver` (the :class:`~oxidicom.cube.notifier.CubeNotifier`
+in production). :func:`main` is ``oxidicom serve``: settings from the environment, graceful
+shutdown on SIGTERM/SIGINT, and optionally several worker processes sharing the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from oxidicom.cube.notifier import CubeNotifier
+from oxidicom.dimse.messages import CEchoRQ, CStoreRQ
+from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from oxidicom.logs import configure_logging, fields
+from oxidicom.net.handlers import (
+    AssociationContext,
+    AssociationEnd,
+    Outcome,
+    Peer,
+    StoreResult,
+    StoreSink,
+)
+from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.settings import Settings, SettingsError, environment_warnings
+from oxidicom.sop_classes import ACCEPTED_ABSTRACT_SYNTAXES
+from oxidicom.storage.events import (
+    AssociationEnded,
+    AssociationInfo,
+    InstanceRejected,
+    InstanceStored,
+    StorageObserver,
+)
+from oxidicom.storage.instance import InstanceReceiver, Store
+from oxidicom.storage.transfer_syntax import standard_transfer_syntaxes
+from oxidicom.telemetry import configure_tracing, shutdown_tracing
+from oxidicom.ul.association import AcceptedContext
+from oxidicom.ul.negotiation import AcceptorPolicy, negotiate
+from oxidicom.ul.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+
+log = logging.getLogger("oxidicom.receiver")
+
+UNCOMPRESSED_TRANSFER_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+EXIT_CONFIG = 2
+
+
+def acceptor_policy(settings: Settings) -> AcceptorPolicy:
+    scp = settings.scp
+    return AcceptorPolicy(
+        ae_title=scp.aet,
+        transfer_syntaxes=(
+            UNCOMPRESSED_TRANSFER_SYNTAXES
+            if scp.uncompressed_only
+            else standard_transfer_syntaxes()
+        ),
+        abstract_syntaxes=None if scp.promiscuous else ACCEPTED_ABSTRACT_SYNTAXES,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        max_length_received=scp.max_pdu_length,
+        check_called_ae_title=scp.check_called_aet,
+        calling_ae_titles=frozenset(scp.allowed_calling_aets) or None,
+    )
+
+
+class CubeApplication:
+    """Accepts what the contract says, stores into CUBE's layout, reports to ``observer``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        observer: StorageObserver,
+        executor: Executor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.observer = observer
+        self.executor = executor
+        self.policy = acceptor_policy(settings)
+
+    def connection_allowed(self, peer: Peer) -> bool:
+        return self.settings.listener.accepts_peer(peer.host)
+
+    def negotiate(self, request: AAssociateRQ, peer: Peer) -> AAssociateAC | AAssociateRJ:
+        answer = negotiate(request, self.policy)
+        if isinstance(answer, AAssociateRJ):
+            log.warning(
+                "association from %s (calling AE %r, called AE %r) rejected",
+                peer.host,
+                request.calling_ae_title,
+                request.called_ae_title,
+            )
+        return answer
+
+    def open(self, association: AssociationContext) -> CubeAssociation:
+        return CubeAssociation(self, association)
+
+
+class CubeAssociation:
+    """One established association of the receiver."""
+
+    def __init__(self, app: CubeApplication, association: AssociationContext) -> None:
+        self.app = app
+        self.context = association
+        self.info = AssociationInfo(
+            association_id=association.association_id,
+            calling_aet=association.calling_ae_title.strip(),
+            called_aet=association.called_ae_title.strip(),
+            peer_host=association.peer.host,
+            peer_port=association.peer.port,
+        )
+        self.series: set[str] = set()
+        self._ending: list[Awaitable[None]] = []
+        app.observer.association_started(self.info)
+
+    def on_echo(self, request: CEchoRQ) -> int:
+        return 0x0000
+
+    def on_store(self, request: CStoreRQ, context: AcceptedContext) -> StoreSink | StoreResult:
+        receiver = self.app.store.receiver(
+            self.info,
+            sop_class_uid=request.affected_sop_class_uid,
+            sop_instance_uid=request.affected_sop_instance_uid,
+            transfer_syntax_uid=context.transfer_syntax,
+        )
+        if self.app.executor is None:
+            return InstanceSink(self, receiver)
+        return ThreadedInstanceSink(self, receiver, self.app.executor)
+
+    def report(self, outcome: InstanceStored | InstanceRejected) -> StoreResult:
+        """Tell the observer about one instance; the C-STORE-RSP for it."""
+        observer = self.app.observer
+        if isinstance(outcome, InstanceStored):
+            self.series.add(outcome.series_folder)
+            observer.instance_stored(outcome)
+            return StoreResult()
+        log.warning(
+            "instance from %s not stored: %s",
+            self.info.calling_aet,
+            outcome.reason,
+            extra=fields(association=self.info.association_id, status=f"0x{outcome.status:04X}"),
+        )
+        observer.instance_rejected(outcome)
+        return StoreResult(outcome.status, outcome.reason)
+
+    def on_end(self, end: AssociationEnd) -> None:
+        stats = end.stats
+        outcome = {
+            Outcome.RELEASED: "released",
+            Outcome.ABORTED: "aborted",
+            Outcome.TIMEOUT: "timeout",
+            Outcome.CONNECTION_LOST: "aborted",
+            Outcome.SHUTDOWN: "error",
+        }[end.outcome]
+        error = None if end.outcome is Outcome.RELEASED else end.detail
+        self.app.observer.association_ended(AssociationEnded(self.info, outcome, error))
+        log.info(
+            "association ended",
+            extra=fields(
+                association=self.info.association_id,
+                calling_aet=self.info.calling_aet,
+                peer=f"{self.info.peer_host}:{self.info.peer_port}",
+                instances=stats.instances_stored,
+                failed=stats.instances_failed,
+                series=len(self.series),
+                bytes=stats.data_set_bytes,
+                duration=f"{time.monotonic() - stats.started:.3f}s",
+                outcome=end.outcome.value,
+                detail=end.detail,
+            ),
+        )
+
+
+class InstanceSink:
+    """Writes on the event loop thread: the fastest path while the page cache absorbs writes."""
+
+    def __init__(self, association: CubeAssociation, receiver: InstanceReceiver) -> None:
+        self.association = association
+        self.receiver = receiver
+
+    def write(self, chunks: Sequence[memoryview]) -> None:
+        self.receiver.data(chunks)
+
+    def finish(self) -> StoreResult:
+        return self.association.report(self.receiver.complete())
+
+    def abort(self) -> None:
+        self.receiver.abort()
+
+
+class ThreadedInstanceSink:
+    """Writes in a thread pool: the loop stays free when the disk is slow.
+
+    While a write is running the server does not read from that peer (the chunks stay
+    valid); operations on one receiver run one after the other, never concurrently.
+    """
+
+    def __init__(
+        self, association: CubeAssociation, receiver: InstanceReceiver, executor: Executor
+    ) -> None:
+        self.association = association
+        self.receiver = receiver
+        self.executor = executor
+        self.loop = asyncio.get_running_loop()
+        self.pending: asyncio.Future[None] | None = None
+
+    def write(self, chunks: Sequence[memoryview]) -> Awaitable[None]:
+        self.pending = self.loop.run_in_executor(self.executor, self.receiver.data, chunks)
+        return self.pending
+
+    async def _finish(self) -> StoreResult:
+        outcome = await self.loop.run_in_executor(self.executor, self.receiver.complete)
+        return self.association.report(outcome)
+
+    def finish(self) -> Awaitable[StoreResult]:
+        return self._finish()
+
+    def abort(self) -> None:
+        pending = self.pending
+        if pending is not None and not pending.done():
+            pending.add_done_callback(lambda _: self.executor.submit(self.receiver.abort))
+        else:
+            self.executor.submit(self.receiver.abort)
+
+
+# --- running it -------------------------------------------------------------------------
+
+
+def server_config(settings: Settings, ssl_context: ssl.SSLContext | None) -> ServerConfig:
+    listener, scp = settings.listener, settings.scp
+    return ServerConfig(
+        host=listener.address,
+        port=listener.port,
+        max_associations=listener.max_connections,
+        slot_wait_timeout=listener.slot_wait_timeout,
+        slot_wait_queue=listener.slot_wait_queue,
+        max_associations_per_peer=listener.max_associations_per_peer,
+        artim_timeout=scp.artim_timeout,
+        idle_timeout=scp.idle_timeout or None,
+        strict_max_length=scp.strict,
+        ssl=ssl_context,
+        reuse_port=listener.workers > 1,
+    )
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context (BCP 195: TLS 1.2 or later), or None without TLS."""
+    tls = settings.tls
+    if not tls.enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    assert tls.cert is not None
+    context.load_cert_chain(tls.cert, tls.key)
+    if tls.ca is not None:
+        context.load_verify_locations(cafile=tls.ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def check_files_root(settings: Settings) -> str | None:
+    """A one-line reason why FILES_ROOT is unusable, or None."""
+    root = settings.storage.files_root
+    if not root.is_dir():
+        return f"OXIDICOM_FILES_ROOT: {root} is not a directory"
+    if not os.access(root, os.W_OK | os.X_OK):
+        return f"OXIDICOM_FILES_ROOT: {root} is not writable"
+    return None
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or cancellation), then shut down gracefully."""
+    provider = configure_tracing(settings)
+    cube = settings.cube
+    notifier = CubeNotifier.create(
+        amqp_address=cube.amqp_address,
+        queue_name=cube.queue_name,
+        files_root=settings.storage.files_root,
+        outbox_dir=settings.storage.outbox_dir,
+        nats_address=cube.nats_address,
+        root_subject=cube.root_subject,
+        progress_interval=cube.progress_interval,
+        dev_sleep=cube.dev_sleep,
+    )
+    await notifier.start()
+    executor = (
+        ThreadPoolExecutor(settings.storage.writer_threads, thread_name_prefix="oxidicom-writer")
+        if settings.storage.writer_threads
+        else None
+    )
+    store = Store(settings.storage.files_root, fsync=settings.storage.fsync)
+    app = CubeApplication(settings, store, notifier, executor)
+    server = DicomServer(app, server_config(settings, tls_context(settings)))
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "listening",
+        extra=fields(
+            address=settings.listener.address,
+            port=server.port,
+            aet=settings.scp.aet,
+            pid=os.getpid(),
+            tls=settings.tls.enabled,
+        ),
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+        log.info("shutting down: waiting for associations in flight")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await server.close(settings.listener.shutdown_grace)
+        if executor is not None:
+            executor.shutdown(wait=True)
+        await notifier.aclose(timeout=10.0)
+        if provider is not None:
+            shutdown_tracing(provider)
+        log.info("stopped")
+
+
+def main(env: dict[str, str] | None = None) -> int:
+    """``oxidicom serve``: the exit code."""
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as error:
+        for line in error.problems:
+            print(f"oxidicom: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log.level, settings.log.format)
+    for warning in environment_warnings(env):
+        log.warning(warning)
+    problem = check_files_root(settings)
+    if problem is None:
+        try:
+            tls_context(settings)
+        except (OSError, ssl.SSLError) as error:
+            problem = f"OXIDICOM_TLS_CERT/OXIDICOM_TLS_KEY/OXIDICOM_TLS_CA: {error}"
+    if problem is not None:
+        print(f"oxidicom: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("configuration", extra=fields(**settings.to_env()))
+    if settings.listener.workers > 1:
+        from oxidicom.workers import run_workers
+
+        return run_workers(settings)
+    try:
+        asyncio.run(serve(settings))
+    except OSError as error:  # e.g. the port is taken
+        log.error("cannot serve: %s", error)
+        return 1
+    return 0
