@@ -69,9 +69,7 @@ def _scu_options(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--ca-file", metavar="PEM", help="CA certificates to verify the SCP with")
     tls.add_argument("--cert", metavar="PEM", help="our client certificate (chain)")
     tls.add_argument("--key", metavar="PEM", help="private key of --cert")
-    tls.add_argument(
-        "--no-verify", action="store_true", help="do not verify the SCP's certificate"
-    )
+    tls.add_argument("--no-verify", action="store_true", help="do not verify the SCP's certificate")
     output = parser.add_argument_group("output options")
     output.add_argument("-v", "--verbose", action="store_true", help="verbose mode")
     output.add_argument("-q", "--quiet", action="store_true", help="quiet mode: errors only")

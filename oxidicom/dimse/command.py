@@ -161,17 +161,20 @@ def encode_command(elements: Mapping[int, CommandValue]) -> bytes:
 
 def _encode_value(tag: int, value: CommandValue) -> bytes:
     vr = _VR.get(tag)
-    if vr == "US" and isinstance(value, int):
+    if vr == "US" and isinstance(value, int) and 0 <= value <= 0xFFFF:
         return _U16.pack(value)
-    if vr == "UL" and isinstance(value, int):
+    if vr == "UL" and isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
         return _U32.pack(value)
-    if vr == "AT" and isinstance(value, tuple):
+    if vr == "AT" and isinstance(value, tuple) and all(0 <= t <= 0xFFFFFFFF for t in value):
         return b"".join(struct.pack("<HH", t >> 16, t & 0xFFFF) for t in value)
-    if vr == "UI" and isinstance(value, str):
+    if vr in ("UI", "AE") and isinstance(value, str) and value.isascii():
         raw = value.encode("ascii")
-        return raw + b"\x00" if len(raw) % 2 else raw
-    if vr in ("AE", "LO") and isinstance(value, str):
-        raw = value.encode("ascii")
+        pad = b"\x00" if vr == "UI" else b" "
+        return raw + pad if len(raw) % 2 else raw
+    if vr == "LO" and isinstance(value, str):
+        # Free text (an error comment may quote an OS error): the command set's repertoire
+        # is ASCII, so anything else becomes "?" rather than failing the response.
+        raw = value.encode("ascii", errors="replace")
         return raw + b" " if len(raw) % 2 else raw
     if vr is None and isinstance(value, bytes):
         return value + b"\x00" if len(value) % 2 else value

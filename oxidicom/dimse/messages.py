@@ -245,6 +245,17 @@ def decode_message(data: bytes | memoryview) -> Message:
     )
 
 
+_ASCII_ONLY: Final = frozenset(
+    {
+        Tag.AffectedSOPClassUID,
+        Tag.RequestedSOPClassUID,
+        Tag.AffectedSOPInstanceUID,
+        Tag.MoveOriginatorApplicationEntityTitle,
+    }
+)
+"""UI and AE values a message keeps: PS3.5 restricts them to ASCII."""
+
+
 @attrs.frozen
 class _Elements:
     """Typed access to decoded elements, failing with what is known of the command."""
@@ -268,7 +279,17 @@ class _Elements:
 
     def optional_str(self, tag: Tag) -> str | None:
         value = self.elements.get(tag)
-        return value if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        if tag in _ASCII_ONLY and not value.isascii():
+            # A response echoes these; one that cannot be encoded back must not get that far.
+            raise CommandError(
+                f"command 0x{self.field:04X} has a {tag.name} that is not ASCII: {value!r}",
+                command_field=self.field,
+                message_id=self.message_id,
+                has_data_set=self.has_data_set,
+            )
+        return value
 
     def require_int(self, tag: Tag) -> int:
         value = self.optional_int(tag)

@@ -57,6 +57,10 @@ STATUS_TABLE: Final[tuple[tuple[int, int, Category, str], ...]] = (
     (0xA700, 0xA7FF, Category.FAILURE, "Refused: out of resources"),
     (0xA900, 0xA9FF, Category.FAILURE, "Error: data set does not match SOP class"),
     (0xC000, 0xCFFF, Category.FAILURE, "Error: cannot understand"),
+    # The status classes of PS3.7 Annex C, for codes no row above names.
+    (0xB000, 0xBFFF, Category.WARNING, "Warning"),
+    (0xA000, 0xAFFF, Category.FAILURE, "Failure"),
+    (0x0100, 0x02FF, Category.FAILURE, "Failure"),
 )
 
 

@@ -81,6 +81,11 @@ log = logging.getLogger("oxidicom.net")
 tracer = trace.get_tracer("oxidicom")
 T = TypeVar("T")
 
+_FLUSH_BYTES = 256 * 1024
+"""Data set bytes gathered (over one or several reads) before they go to the sink at once."""
+_MIN_READ = 64 * 1024
+"""Below this much free space after the batch, flush it and read into the buffer's start."""
+
 _ABORT_OUTCOMES = {
     AbortCause.PEER_ABORT: Outcome.ABORTED,
     AbortCause.PROTOCOL_ERROR: Outcome.ABORTED,
@@ -109,6 +114,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._server = server
         self._loop = asyncio.get_running_loop()
         self._buffer = memoryview(bytearray(config.receive_buffer_size))
+        self._fill = 0
+        """Where the next read goes: data set chunks still in ``_batch`` live before it."""
+        self._batch_bytes = 0
         self._association = Association(
             Role.ACCEPTOR,
             artim_timeout=config.artim_timeout,
@@ -124,6 +132,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._operation: _Operation | None = None
         self._batch: list[memoryview] = []
         self._blocked = False
+        self._write_paused = False
+        """The peer does not read our answers: neither do we read its requests."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._holds_slot = False
@@ -166,16 +176,32 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._after_input()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._buffer
+        # Reads go after the chunks still waiting in the batch, so several reads can be
+        # written to disk with one writev; _process() empties the batch before space runs low.
+        return self._buffer[self._fill :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._association.receive_data(self._buffer[:nbytes], self._loop.time())
+        start = self._fill
+        self._fill = start + nbytes
+        self._association.receive_data(self._buffer[start : self._fill], self._loop.time())
         self._process()
 
     def eof_received(self) -> bool:
         self._association.receive_data(b"", self._loop.time())
         self._process()
         return False
+
+    def pause_writing(self) -> None:
+        # Back-pressure both ways: a peer that sends requests but never reads the answers
+        # would otherwise make us buffer answers without limit.
+        self._write_paused = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if not self._blocked and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._association.receive_data(b"", self._loop.time())
@@ -202,10 +228,12 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                     operation = self._operation
                     if operation is not None and operation.sink is not None:
                         batch.append(event.data)
+                        self._batch_bytes += len(event.data)
                         self._stats.data_set_bytes += len(event.data)
                     if event.is_last:
-                        self._flush_batch()
-                        self._finish_operation()
+                        # finish() only once the sink has every chunk: an asynchronous
+                        # write may still be running when this returns.
+                        self._flush_batch(then=self._finish_operation)
                 elif result is not None:
                     self._flush_batch()
                     self._dimse_event(result)
@@ -213,7 +241,13 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 self._flush_batch()
                 self._ul_event(event)
         if not self._blocked:
-            self._flush_batch()  # the views die when we return: hand them over now
+            if (
+                self._batch_bytes >= _FLUSH_BYTES
+                or len(self._buffer) - self._fill < _MIN_READ
+            ):
+                self._flush_batch()
+            if not self._batch:
+                self._fill = 0  # nothing points into the buffer any more
         self._after_input()
 
     def _after_input(self) -> None:
@@ -225,9 +259,20 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         data = association.data_to_send()
         if data and not transport.is_closing():
             transport.writelines(data)
-        if association.close_requested and not transport.is_closing():
-            transport.close()
+        if association.close_requested:
+            self._close_transport()
         self._arm_timer()
+
+    def _close_transport(self) -> None:
+        """Close once what we sent is out, but within ARTIM: a closing transport waits for
+        its buffer to drain, and a peer that never reads would keep it (and the socket)
+        forever."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        if transport.get_write_buffer_size():
+            self._loop.call_later(self._server.config.artim_timeout, transport.abort)
 
     def _block_on(self, awaitable: Awaitable[T], then: Callable[[T], None]) -> None:
         """Stop reading until ``awaitable`` is done, then call ``then`` and go on."""
@@ -246,6 +291,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._process()
             if (
                 not self._blocked
+                and not self._write_paused
                 and self._transport is not None
                 and not self._transport.is_closing()
             ):
@@ -376,8 +422,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._outcome = Outcome.RELEASED if reason == "released" else Outcome.CONNECTION_LOST
         if not self._detail:
             self._detail = reason
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        self._close_transport()
         self._cancel_timer()
         handler, self._handler = self._handler, None
         ended: Awaitable[None] | None = None
@@ -491,21 +536,24 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         else:
             self._send(context_id, response)
 
-    def _flush_batch(self) -> None:
+    def _flush_batch(self, then: Callable[[], None] | None = None) -> None:
+        """Hand the gathered chunks to the sink; call ``then`` once it has them all (after
+        its write completes, if the write is asynchronous)."""
         batch = self._batch
-        if not batch:
-            return
-        self._batch = []
-        operation = self._operation
-        if operation is None or operation.sink is None:
-            return
-        try:
-            pending = operation.sink.write(batch)
-        except Exception as error:
-            self._sink_failed(operation, error)
-            return
+        pending = None
+        if batch:
+            self._batch = []
+            self._batch_bytes = 0
+            operation = self._operation
+            if operation is not None and operation.sink is not None:
+                try:
+                    pending = operation.sink.write(batch)
+                except Exception as error:
+                    self._sink_failed(operation, error)
         if pending is not None:
-            self._block_on(pending, lambda _: None)
+            self._block_on(pending, lambda _: then() if then is not None else None)
+        elif then is not None:
+            then()
 
     def _sink_failed(self, operation: _Operation, error: BaseException) -> None:
         log.error("association %s: storing failed: %s", self.association_id, error, exc_info=error)
@@ -549,6 +597,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         """The association ends with a data set incomplete: nothing of it may remain."""
         operation, self._operation = self._operation, None
         self._batch = []
+        self._batch_bytes = 0
         if operation is not None and operation.sink is not None:
             log.info("association %s: instance discarded: %s", self.association_id, why)
             try:
@@ -576,8 +625,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._abandon_operation("receiver shutting down")
         self._association.abort(self._loop.time())
         self._after_input()
-        if self._transport is not None:
-            self._transport.close()
+        self._close_transport()
 
     @property
     def established(self) -> bool:

@@ -45,8 +45,9 @@ class ServerConfig:
     artim_timeout: float = 30.0
     idle_timeout: float | None = 60.0
     strict_max_length: bool = False
-    receive_buffer_size: int = 256 * 1024
-    """Bytes read from the socket at once: large enough that one read carries many PDUs."""
+    receive_buffer_size: int = 1024 * 1024
+    """Per-connection receive buffer: one read can carry many PDUs, and the data set bytes of
+    several reads are written to disk together."""
     ssl: ssl.SSLContext | None = None
     ssl_handshake_timeout: float = 30.0
     reuse_port: bool = False

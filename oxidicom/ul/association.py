@@ -245,9 +245,21 @@ class Association:
         self._handle(Event.EVT8, Stimulus(self.role, pdu=response))
 
     @property
+    def buffered(self) -> int:
+        """Bytes of the incoming stream held as copies (a partial PDU or PDV header, or part
+        of a non-P-DATA PDU): bounded by the framer's caps whatever the peer sends."""
+        return self._framer.buffered
+
+    @property
     def max_data_length(self) -> int:
-        """The most PDV data bytes one P-DATA-TF to the peer may carry (0: no limit)."""
-        return self.peer_max_length - PDV_HEADER_LENGTH if self.peer_max_length else 0
+        """The most PDV data bytes one P-DATA-TF to the peer may carry (0: no limit).
+
+        A peer announcing a maximum length that leaves no room for data (6 or less) still
+        gets 1-byte fragments: the nearest we can come to its limit while making progress.
+        """
+        if not self.peer_max_length:
+            return 0
+        return max(self.peer_max_length - PDV_HEADER_LENGTH, 1)
 
     def send_data(
         self,

@@ -113,9 +113,19 @@ class Framer:
             self._phase == _Phase.PDU_HEADER and not self._header and self._pos >= len(self._view)
         )
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of the stream held as copies: a partial header, or the partial body of a
+        non-P-DATA PDU. At most 5 while a P-DATA-TF streams; never more than the PDU caps."""
+        return len(self._header) + len(self._buffer)
+
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes. The buffer is read in place until it is drained or ``feed`` is called
-        again, so it must not change before then."""
+        again, so it must not change before then. After a failure bytes are dropped."""
+        if self._phase == _Phase.FAILED:
+            # Nothing will ever read them: keeping them would grow without bound while the
+            # association waits (ARTIM) for the peer to close.
+            return
         if self._pos < len(self._view):
             # The caller fed again before draining: keep the rest before its buffer changes.
             rest = bytes(self._view[self._pos :])
@@ -129,6 +139,7 @@ class Framer:
         self._view = memoryview(b"")
         self._pos = 0
         self._header.clear()
+        self._buffer.clear()
         return FramingError(RemoteProtocolError(message, reason))
 
     def _take_header(self, size: int) -> bytes | memoryview | None:

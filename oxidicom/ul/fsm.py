@@ -17,6 +17,8 @@ from typing import Final
 class State(enum.Enum):
     """Tables 9-1 to 9-5."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is slow Python
+
     STA1 = "Sta1"
     """Idle."""
     STA2 = "Sta2"
@@ -47,6 +49,8 @@ class State(enum.Enum):
 
 class Event(enum.Enum):
     """Table 9-10, first column."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is slow Python
 
     EVT1 = "Evt1"
     """A-ASSOCIATE request (local user)."""
@@ -90,6 +94,8 @@ class Event(enum.Enum):
 
 class Action(enum.Enum):
     """Tables 9-6 to 9-9."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is slow Python
 
     AE_1 = "AE-1"
     AE_2 = "AE-2"

@@ -1,0 +1,1 @@
+"""Fuzzing of oxidicom's DICOM Upper Layer acceptor (see ``fuzz/README.md``)."""
