@@ -67,6 +67,7 @@ from oxidicom.ul.events import (
     AssociationRequested,
     ConnectionClosed,
     PDataChunk,
+    ReleaseConfirmed,
     ReleaseRequested,
     UserEvent,
 )
@@ -334,11 +335,14 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
     def _ul_event(self, event: UserEvent) -> None:
         if type(event) is AssociationRequested:
             self._association_requested(event.request)
-        elif type(event) is ReleaseRequested:
+        elif type(event) is ReleaseRequested or type(event) is ReleaseConfirmed:
+            # After a release collision (PS3.8 §7.2.2) the acceptor answers only once its own
+            # request is confirmed (Sta10 -> Sta12); otherwise at once.
             self._abandon_operation("association released in the middle of a data set")
             self._outcome = Outcome.RELEASED
             self._detail = "released"
-            self._association.release_response(self._loop.time())
+            if isinstance(event, ReleaseConfirmed) or not event.collision:
+                self._association.release_response(self._loop.time())
         elif type(event) is Aborted:
             self._outcome = _ABORT_OUTCOMES[event.cause]
             self._detail = event.detail

@@ -58,6 +58,9 @@ _EVENT_OF_PDU_TYPE = {
     PduType.A_ABORT: Event.EVT16,
 }
 
+_PDATA_INDICATIONS = frozenset({Action.DT_2, Action.AR_6})
+"""The actions of Evt10 that indicate P-DATA and leave the state as it is."""
+
 _WAITING_ON_PEER = frozenset({State.STA5, State.STA6, State.STA7, State.STA10, State.STA11})
 """States in which the idle timeout applies: the next move is the peer's."""
 
@@ -122,6 +125,8 @@ class Association:
     def connection_made(self, now: float) -> None:
         """The transport connection is open: Evt5 (acceptor) or Evt2 (requestor)."""
         self._now = now
+        if self._idle_timeout is not None:
+            self._idle_deadline = now + self._idle_timeout  # a requestor waits in Sta5 too
         if self.role is Role.ACCEPTOR:
             self._handle(Event.EVT5, self._bare)
         else:
@@ -147,13 +152,13 @@ class Association:
     def next_event(self) -> UserEvent | None:
         """The next event for the user, or ``None`` when more bytes (or a timer) are needed."""
         events = self._events
-        framer = self._framer
+        next_item = self._framer.next_event
         while True:
             if events:
                 return events.popleft()
             if self._finished:
                 return None
-            item = framer.next_event()
+            item = next_item()
             if item is None:
                 if self._eof:
                     self._eof = False
@@ -172,8 +177,14 @@ class Association:
                         )
                     )
             elif type(item) is PDataStarted:
-                self._deliver = False
-                self._handle(Event.EVT10, self._bare)
+                # Evt10, by the table. The P-DATA indication (DT-2 in Sta6, AR-6 in Sta7) is
+                # taken here without the generic effect loop: it runs once per PDU, and its
+                # only effect is to deliver this PDU's chunks (the state does not change).
+                if TRANSITIONS.get((self.state, Event.EVT10)) in _PDATA_INDICATIONS:
+                    self._deliver = True
+                else:
+                    self._deliver = False
+                    self._handle(Event.EVT10, self._bare)
             elif type(item) is PduReceived:
                 self._pdu_received(item)
             else:

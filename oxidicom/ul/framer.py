@@ -14,6 +14,7 @@ into Evt19. After an error the framer is spent (the stream cannot be resynchroni
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Final, NamedTuple, TypeAlias
 
 from oxidicom.ul.constants import PDU_HEADER_LENGTH, PDV_HEADER_LENGTH, AbortReason, PduType
@@ -53,20 +54,19 @@ class FramingError(NamedTuple):
 FramerEvent: TypeAlias = PDataStarted | PDataChunk | PduReceived | FramingError
 
 
-class _Phase:
-    PDU_HEADER = 0
-    PDU_BODY = 1
-    PDV_HEADER = 2
-    PDV_DATA = 3
-    FAILED = 4
-
-
 class Framer:
-    """Feed bytes with :meth:`feed`, take events with :meth:`next_event` until it says None."""
+    """Feed bytes with :meth:`feed`, take events with :meth:`next_event` until it says None.
+
+    The parse position is a bound method (``_step``): one of ``_pdu_header``,
+    ``_pdu_body``, ``_pdv_header``, ``_pdv_data`` or ``_failed_step``. This is the per-PDU
+    hot path of the receiver, so headers are unpacked in place (``unpack_from``, no slices)
+    and a PDV that is already complete in the buffer goes out in one step.
+    """
 
     __slots__ = (
         "_buffer",
         "_context_id",
+        "_failed",
         "_header",
         "_is_command",
         "_is_last",
@@ -74,8 +74,8 @@ class Framer:
         "_pdu_remaining",
         "_pdu_type",
         "_pdv_remaining",
-        "_phase",
         "_pos",
+        "_step",
         "_strict",
         "_view",
     )
@@ -84,15 +84,17 @@ class Framer:
         self._view: memoryview = memoryview(b"")
         self._pos = 0
         self._header = bytearray()
-        """Partial header bytes, or the partial body of a non-P-DATA PDU."""
-        self._phase = _Phase.PDU_HEADER
+        """Partial header bytes (a PDU or PDV header split between two feeds)."""
+        self._buffer = bytearray()
+        """The partial body of a non-P-DATA PDU."""
+        self._step: Callable[[], FramerEvent | None] = self._pdu_header
+        self._failed = False
         self._pdu_type = 0
         self._pdu_remaining = 0
         self._pdv_remaining = 0
         self._context_id = 0
         self._is_command = False
         self._is_last = False
-        self._buffer = bytearray()
         self._max_pdata_length = max_pdata_length
         self._strict = strict
 
@@ -104,13 +106,15 @@ class Framer:
 
     @property
     def failed(self) -> bool:
-        return self._phase == _Phase.FAILED
+        return self._failed
 
     @property
     def at_pdu_boundary(self) -> bool:
         """No partial PDU is held (used to tell a clean close from a truncated PDU)."""
         return (
-            self._phase == _Phase.PDU_HEADER and not self._header and self._pos >= len(self._view)
+            self._step == self._pdu_header
+            and not self._header
+            and self._pos >= len(self._view)
         )
 
     @property
@@ -122,7 +126,7 @@ class Framer:
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes. The buffer is read in place until it is drained or ``feed`` is called
         again, so it must not change before then. After a failure bytes are dropped."""
-        if self._phase == _Phase.FAILED:
+        if self._failed:
             # Nothing will ever read them: keeping them would grow without bound while the
             # association waits (ARTIM) for the peer to close.
             return
@@ -134,56 +138,57 @@ class Framer:
             self._view = data if isinstance(data, memoryview) else memoryview(data)
         self._pos = 0
 
+    def next_event(self) -> FramerEvent | None:
+        """The next event, or None when more bytes are needed (or after a failure)."""
+        return self._step()
+
     def _fail(self, message: str, reason: AbortReason) -> FramingError:
-        self._phase = _Phase.FAILED
+        self._failed = True
+        self._step = self._failed_step
         self._view = memoryview(b"")
         self._pos = 0
         self._header.clear()
         self._buffer.clear()
         return FramingError(RemoteProtocolError(message, reason))
 
-    def _take_header(self, size: int) -> bytes | memoryview | None:
-        """``size`` header bytes, from the partial buffer and the input, or None for more."""
-        view, pos = self._view, self._pos
-        if not self._header and len(view) - pos >= size:
-            self._pos = pos + size
-            return view[pos : pos + size]
-        need = size - len(self._header)
-        piece = view[pos : pos + need]
-        self._header += piece
-        self._pos = pos + len(piece)
-        if len(self._header) < size:
-            return None
-        header = bytes(self._header)
-        self._header.clear()
-        return header
-
-    def next_event(self) -> FramerEvent | None:
-        """The next event, or None when more bytes are needed (or after a failure)."""
-        phase = self._phase
-        if phase == _Phase.PDV_DATA:
-            return self._pdv_data()
-        if phase == _Phase.PDV_HEADER:
-            return self._pdv_header()
-        if phase == _Phase.PDU_HEADER:
-            return self._pdu_header()
-        if phase == _Phase.PDU_BODY:
-            return self._pdu_body()
+    def _failed_step(self) -> None:
         return None
 
-    def _pdu_header(self) -> FramerEvent | None:
-        header = self._take_header(PDU_HEADER_LENGTH)
-        if header is None:
+    def _take_header(self, size: int) -> tuple[bytes | memoryview, int] | None:
+        """Where ``size`` header bytes can be unpacked from: (buffer, offset) in the input,
+        or a copy joined from the previous feed; None until all have arrived."""
+        view, pos = self._view, self._pos
+        header = self._header
+        if not header and len(view) - pos >= size:
+            self._pos = pos + size
+            return view, pos
+        piece = view[pos : pos + size - len(header)]
+        header += piece
+        self._pos = pos + len(piece)
+        if len(header) < size:
             return None
-        pdu_type, length = _HEADER.unpack(header)
-        if pdu_type == PduType.P_DATA_TF:
-            if self._strict and 0 < self._max_pdata_length < length:
+        joined = bytes(header)
+        header.clear()
+        return joined, 0
+
+    def _pdu_header(self) -> FramerEvent | None:
+        view, pos = self._view, self._pos
+        if not self._header and len(view) - pos >= PDU_HEADER_LENGTH:
+            self._pos = pos + PDU_HEADER_LENGTH
+            pdu_type, length = _HEADER.unpack_from(view, pos)
+        else:
+            where = self._take_header(PDU_HEADER_LENGTH)
+            if where is None:
+                return None
+            pdu_type, length = _HEADER.unpack_from(*where)
+        if pdu_type == 0x04:  # P-DATA-TF
+            if length > self._max_pdata_length > 0 and self._strict:
                 return self._fail(
                     f"P-DATA-TF of {length} bytes exceeds our maximum length "
                     f"{self._max_pdata_length}",
                     AbortReason.INVALID_PDU_PARAMETER_VALUE,
                 )
-            if length > max(HARD_PDU_LENGTH_CAP, self._max_pdata_length):
+            if length > HARD_PDU_LENGTH_CAP and length > self._max_pdata_length:
                 return self._fail(
                     f"P-DATA-TF of {length} bytes exceeds the hard cap of "
                     f"{HARD_PDU_LENGTH_CAP} bytes",
@@ -195,7 +200,7 @@ class Framer:
                     AbortReason.INVALID_PDU_PARAMETER_VALUE,
                 )
             self._pdu_remaining = length
-            self._phase = _Phase.PDV_HEADER
+            self._step = self._pdv_header
             return PDataStarted(length)
         if pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC):
             if length > ASSOCIATE_LENGTH_CAP:
@@ -216,7 +221,7 @@ class Framer:
             )
         self._pdu_type = pdu_type
         self._pdu_remaining = length
-        self._phase = _Phase.PDU_BODY
+        self._step = self._pdu_body
         return self._pdu_body()
 
     def _pdu_body(self) -> FramerEvent | None:
@@ -233,35 +238,48 @@ class Framer:
                 return None
             body = bytes(self._buffer)
             self._buffer.clear()
-        self._phase = _Phase.PDU_HEADER
+        self._step = self._pdu_header
         return PduReceived(self._pdu_type, body)
 
     def _pdv_header(self) -> FramerEvent | None:
-        if self._pdu_remaining < PDV_HEADER_LENGTH:
+        pdu_remaining = self._pdu_remaining - PDV_HEADER_LENGTH
+        if pdu_remaining < 0:
             return self._fail(
                 f"P-DATA-TF has {self._pdu_remaining} bytes left, too few for a PDV item",
                 AbortReason.INVALID_PDU_PARAMETER_VALUE,
             )
-        header = self._take_header(PDV_HEADER_LENGTH)
-        if header is None:
-            return None
-        item_length, context_id, control = _PDV_HEADER.unpack(header)
-        self._pdu_remaining -= PDV_HEADER_LENGTH
-        if item_length < 2 or item_length - 2 > self._pdu_remaining:
+        view, pos = self._view, self._pos
+        if not self._header and len(view) - pos >= PDV_HEADER_LENGTH:
+            pos += PDV_HEADER_LENGTH
+            item_length, context_id, control = _PDV_HEADER.unpack_from(view, pos - 6)
+        else:
+            where = self._take_header(PDV_HEADER_LENGTH)
+            if where is None:
+                return None
+            item_length, context_id, control = _PDV_HEADER.unpack_from(*where)
+            pos = self._pos
+        data_length = item_length - 2
+        if data_length < 0 or data_length > pdu_remaining:
             return self._fail(
                 f"PDV item length {item_length} does not fit in its P-DATA-TF "
-                f"({self._pdu_remaining + 2} bytes left for it)",
+                f"({pdu_remaining + 2} bytes left for it)",
                 AbortReason.INVALID_PDU_PARAMETER_VALUE,
             )
-        self._pdv_remaining = item_length - 2
+        is_command = bool(control & 1)
+        is_last = bool(control & 2)
+        if len(view) - pos >= data_length:
+            # The whole PDV is here (the common case): one event, no state kept.
+            self._pos = pos + data_length
+            self._pdu_remaining = pdu_remaining = pdu_remaining - data_length
+            self._step = self._pdv_header if pdu_remaining else self._pdu_header
+            return PDataChunk(context_id, is_command, is_last, view[pos : pos + data_length])
+        self._pos = pos
+        self._pdu_remaining = pdu_remaining
+        self._pdv_remaining = data_length
         self._context_id = context_id
-        self._is_command = bool(control & 1)
-        self._is_last = bool(control & 2)
-        self._phase = _Phase.PDV_DATA
-        if self._pdv_remaining == 0:
-            # An empty PDV is legal (e.g. the last fragment of a message): report it.
-            self._end_of_pdv()
-            return PDataChunk(context_id, self._is_command, self._is_last, memoryview(b""))
+        self._is_command = is_command
+        self._is_last = is_last
+        self._step = self._pdv_data
         return self._pdv_data()
 
     def _pdv_data(self) -> FramerEvent | None:
@@ -272,8 +290,9 @@ class Framer:
         remaining = self._pdv_remaining
         if available >= remaining:
             self._pos = pos + remaining
-            self._pdu_remaining -= remaining
-            self._end_of_pdv()
+            self._pdu_remaining = pdu_remaining = self._pdu_remaining - remaining
+            self._pdv_remaining = 0
+            self._step = self._pdv_header if pdu_remaining else self._pdu_header
             return PDataChunk(
                 self._context_id, self._is_command, self._is_last, view[pos : pos + remaining]
             )
@@ -281,7 +300,3 @@ class Framer:
         self._pdv_remaining = remaining - available
         self._pdu_remaining -= available
         return PDataChunk(self._context_id, self._is_command, False, view[pos:])
-
-    def _end_of_pdv(self) -> None:
-        self._pdv_remaining = 0
-        self._phase = _Phase.PDV_HEADER if self._pdu_remaining else _Phase.PDU_HEADER
