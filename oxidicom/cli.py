@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from oxidicom import __version__
 from oxidicom.dimse import status as dimse_status
+from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from oxidicom.net.requestor import AssociationError, RequestorConfig
 from oxidicom.scu import SendSummary, echo, send_files
 
@@ -125,8 +126,6 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def _requestor_config(args: argparse.Namespace) -> RequestorConfig:
-    from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-
     return RequestorConfig(
         calling_ae_title=args.aetitle,
         called_ae_title=args.call,
@@ -214,7 +213,9 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 def _run_serve() -> int:
-    from oxidicom.receiver import main as serve
+    # Imported here: the SCU commands should not pay for the receiver's imports (aio-pika,
+    # nats, opentelemetry SDK).
+    from oxidicom.receiver import main as serve  # noqa: PLC0415
 
     return serve()
 

@@ -47,6 +47,7 @@ from oxidicom.telemetry import configure_tracing, shutdown_tracing
 from oxidicom.ul.association import AcceptedContext
 from oxidicom.ul.negotiation import AcceptorPolicy, negotiate
 from oxidicom.ul.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+from oxidicom.workers import run_workers
 
 log = logging.getLogger("oxidicom.receiver")
 
@@ -249,6 +250,8 @@ def server_config(settings: Settings, ssl_context: ssl.SSLContext | None) -> Ser
         idle_timeout=scp.idle_timeout or None,
         strict_max_length=scp.strict,
         ssl=ssl_context,
+        # The TLS handshake comes before the A-ASSOCIATE-RQ: the same bound applies.
+        ssl_handshake_timeout=scp.artim_timeout,
         reuse_port=listener.workers > 1,
     )
 
@@ -355,12 +358,10 @@ def main(env: dict[str, str] | None = None) -> int:
         return EXIT_CONFIG
     log.info("configuration", extra=fields(**settings.to_env()))
     if settings.listener.workers > 1:
-        from oxidicom.workers import run_workers
-
         return run_workers(settings)
     try:
         asyncio.run(serve(settings))
     except OSError as error:  # e.g. the port is taken
-        log.error("cannot serve: %s", error)
+        log.error("cannot serve: %s", error)  # noqa: TRY400 - one line, not a traceback
         return 1
     return 0

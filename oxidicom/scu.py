@@ -139,7 +139,7 @@ async def send_files(
     return summary
 
 
-async def _worker(
+async def _worker(  # noqa: PLR0917 - private, one call site
     host: str,
     port: int,
     contexts: Sequence[PresentationContextRQ],

@@ -9,6 +9,7 @@ unexpectedly (at most once per second), and exits when all have stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -20,12 +21,12 @@ log = logging.getLogger("oxidicom.workers")
 
 
 def _run_worker(settings: Settings) -> int:
-    from oxidicom.receiver import serve
+    from oxidicom.receiver import serve  # noqa: PLC0415 - receiver imports this module
 
     try:
         asyncio.run(serve(settings))
     except OSError as error:
-        log.error("worker %d cannot serve: %s", os.getpid(), error)
+        log.error("worker %d cannot serve: %s", os.getpid(), error)  # noqa: TRY400
         return 1
     except BaseException:
         log.exception("worker %d crashed", os.getpid())
@@ -52,10 +53,8 @@ def run_workers(settings: Settings) -> int:
         nonlocal stopping
         stopping = True
         for pid in list(workers):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     workers: dict[int, float] = {}
     signal.signal(signal.SIGTERM, stop)

@@ -208,9 +208,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._association.receive_data(b"", self._loop.time())
         self._process()
         self._cancel_timer()
-        if not self._closed:  # refused before the association started, or blocked
-            if not self._blocked:
-                self._connection_closed("connection refused")
+        if not self._closed and not self._blocked:  # refused before any association
+            self._connection_closed("connection refused")
 
     # --- the event loop of the association ------------------------------------------------
 
@@ -242,10 +241,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 self._flush_batch()
                 self._ul_event(event)
         if not self._blocked:
-            if (
-                self._batch_bytes >= _FLUSH_BYTES
-                or len(self._buffer) - self._fill < _MIN_READ
-            ):
+            if self._batch_bytes >= _FLUSH_BYTES or len(self._buffer) - self._fill < _MIN_READ:
                 self._flush_batch()
             if not self._batch:
                 self._fill = 0  # nothing points into the buffer any more

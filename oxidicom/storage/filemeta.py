@@ -1,0 +1,86 @@
+"""The DICOM Part 10 file header we put in front of each received data set.
+
+A stored instance is the 128-byte preamble, ``DICM``, the File Meta Information group
+(always Explicit VR Little Endian, PS3.10 §7.1) and then the data set bytes exactly as
+they arrived. The meta group names the transfer syntax of the presentation context, so
+readers know how to parse what follows.
+"""
+
+from __future__ import annotations
+
+import struct
+
+# One identity on the wire (A-ASSOCIATE) and in the files we write (PS3.10 7.1).
+from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+__all__ = [
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "PREAMBLE_LENGTH",
+    "encode_part10_header",
+]
+
+PREAMBLE_LENGTH = 128
+
+_META_VERSION = b"\x00\x01"
+_SHORT_HEADER = struct.Struct("<HH2sH")
+_LONG_HEADER = struct.Struct("<HH2s2xI")
+
+
+def encode_part10_header(
+    *,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax_uid: str,
+    source_ae_title: str | None = None,
+) -> bytes:
+    """Return preamble, ``DICM`` and the File Meta Information group.
+
+    ``sop_class_uid`` and ``sop_instance_uid`` become MediaStorageSOPClassUID and
+    MediaStorageSOPInstanceUID (from the C-STORE request); ``source_ae_title`` becomes
+    SourceApplicationEntityTitle and is left out when empty. Raises :class:`ValueError`
+    for a value that is not ASCII or is too long for its element.
+    """
+    elements = [
+        _element(0x0001, "OB", _META_VERSION),
+        _element(0x0002, "UI", _uid(sop_class_uid)),
+        _element(0x0003, "UI", _uid(sop_instance_uid)),
+        _element(0x0010, "UI", _uid(transfer_syntax_uid)),
+        _element(0x0012, "UI", _uid(IMPLEMENTATION_CLASS_UID)),
+        _element(0x0013, "SH", _text(IMPLEMENTATION_VERSION_NAME, 16)),
+    ]
+    if source_ae_title and source_ae_title.strip():
+        elements.append(_element(0x0016, "AE", _text(source_ae_title.strip(), 16)))
+    group = b"".join(elements)
+    group_length = _element(0x0000, "UL", struct.pack("<I", len(group)))
+    return b"".join((bytes(PREAMBLE_LENGTH), b"DICM", group_length, group))
+
+
+def _uid(value: str) -> bytes:
+    """A UI value, NUL-padded to even length (trailing padding of the input is dropped)."""
+    encoded = _ascii(value.rstrip("\0 "), "UID")
+    return encoded + b"\0" if len(encoded) % 2 else encoded
+
+
+def _text(value: str, max_length: int) -> bytes:
+    """An SH or AE value, space-padded to even length."""
+    encoded = _ascii(value, "text")
+    if len(encoded) > max_length:
+        raise ValueError(f"{value!r} is longer than {max_length} characters")
+    return encoded + b" " if len(encoded) % 2 else encoded
+
+
+def _ascii(value: str, what: str) -> bytes:
+    try:
+        encoded = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} is not ASCII") from None
+    if len(encoded) > 0xFFFE:
+        raise ValueError(f"{what} of {len(encoded)} bytes is too long for the file meta group")
+    return encoded
+
+
+def _element(element: int, vr: str, value: bytes) -> bytes:
+    if vr == "OB":
+        return _LONG_HEADER.pack(0x0002, element, vr.encode(), len(value)) + value
+    return _SHORT_HEADER.pack(0x0002, element, vr.encode(), len(value)) + value

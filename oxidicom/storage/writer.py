@@ -1,0 +1,354 @@
+"""Writing one instance file so that it appears complete or not at all.
+
+An instance streams in before we know where it goes (the path comes from its tags), so
+it is written to an unnamed file first and given its name at the end:
+
+* Preferred (Linux): an ``O_TMPFILE`` file in FILES_ROOT, linked into place with
+  ``linkat`` through ``/proc/self/fd/N``. Until the link the file has no name, so even a
+  SIGKILL leaves nothing behind.
+* Fallback, where ``O_TMPFILE`` is unsupported (NFS, old kernels): a named file under
+  ``FILES_ROOT/.oxidicom/tmp/`` renamed into place. A crash can leave a file there, never
+  a partial file at a final path.
+
+An existing file at the final path is replaced atomically (link to a temporary name in
+the target directory, then ``rename``). If part of the tree is another file system
+(``EXDEV``), the data is copied into a temporary file in the target directory instead.
+With ``fsync`` the file and its directory are flushed before ``commit`` returns.
+
+Every OS error becomes a :class:`StorageError` and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Sequence
+
+__all__ = ["FilesRoot", "PendingFile", "StorageError"]
+
+logger = logging.getLogger(__name__)
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# What open(O_TMPFILE) fails with when the kernel or file system does not support it.
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
+
+
+def _iov_max() -> int:
+    try:
+        limit = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 16
+    return min(limit, 1024) if limit > 0 else 16
+
+
+_IOV_MAX = _iov_max()
+_FILE_MODE = 0o666  # less the umask, as for any new file
+_TMP_DIR = os.path.join(".oxidicom", "tmp")
+_COPY_BLOCK = 1024 * 1024
+
+
+class StorageError(Exception):
+    """Writing an instance failed; ``str()`` says why (it is sent to the UI as is)."""
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class FilesRoot:
+    """The directory where CUBE's storage is mounted: opens :class:`PendingFile` objects.
+
+    Remembers the directories it has created or found (at most ``directory_cache_size``)
+    so that each series folder costs one ``mkdir`` walk, not one per instance.
+    ``use_tmpfile=False`` forces the named-file fallback (for tests and benchmarks).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        use_tmpfile: bool = True,
+        directory_cache_size: int = 4096,
+    ) -> None:
+        self.path = os.path.abspath(os.fspath(path))
+        self.fsync = fsync
+        self._use_tmpfile = use_tmpfile and bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+        self._directories: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._directory_cache_size = directory_cache_size
+        self._lock = threading.Lock()  # commits may run in several threads
+
+    @property
+    def uses_tmpfile(self) -> bool:
+        """Whether new files are ``O_TMPFILE`` files (False after the kernel refused one)."""
+        return self._use_tmpfile
+
+    def open(self, near: str | None = None) -> PendingFile:
+        """Start a new file; raises :class:`StorageError`.
+
+        ``near`` is the directory (relative to the root) the file will be committed to, when
+        it is already known: the unnamed file is created there, which makes the final link
+        a same-directory operation and keeps the inode with its siblings (on ext4, creating
+        it in the root and linking it far away costs about twice as much).
+        """
+        if self._use_tmpfile:
+            where = self.path
+            try:
+                if near:
+                    where = _resolve(self.path, near)
+                    self.ensure_directory(where)
+                fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+            except ValueError as error:
+                raise StorageError(str(error)) from None
+            except OSError as error:
+                if error.errno not in _NO_TMPFILE:
+                    raise _storage_error(f"cannot create a file in {where}", error) from None
+                logger.info("%s does not support O_TMPFILE: using named temporary files", self.path)
+                self._use_tmpfile = False
+            else:
+                return PendingFile(self, fd, None)
+        tmp_dir = os.path.join(self.path, _TMP_DIR)
+        try:
+            self.ensure_directory(tmp_dir)
+            name = os.path.join(tmp_dir, f"{secrets.token_hex(12)}.part")
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, _FILE_MODE)
+        except OSError as error:
+            raise _storage_error(f"cannot create a file in {tmp_dir}", error) from None
+        return PendingFile(self, fd, name)
+
+    def ensure_directory(self, directory: str) -> None:
+        """Create ``directory`` (absolute, under :attr:`path`) and missing parents; raises OSError.
+
+        With ``fsync``, each new directory's parent is flushed so the entry survives a crash.
+        """
+        with self._lock:
+            if directory in self._directories:
+                self._directories.move_to_end(directory)
+                return
+        missing = []
+        current = directory
+        while current != self.path and not os.path.isdir(current):
+            missing.append(current)
+            current = os.path.dirname(current)
+        for new in reversed(missing):
+            try:
+                os.mkdir(new)
+            except FileExistsError:
+                if not os.path.isdir(new):
+                    raise NotADirectoryError(
+                        errno.ENOTDIR, os.strerror(errno.ENOTDIR), new
+                    ) from None
+            if self.fsync:
+                _fsync_directory(os.path.dirname(new))
+        with self._lock:
+            self._directories[directory] = None
+            if len(self._directories) > self._directory_cache_size:
+                self._directories.popitem(last=False)
+
+    def forget_directory(self, directory: str) -> None:
+        """Drop ``directory`` from the cache (it vanished under us)."""
+        with self._lock:
+            self._directories.pop(directory, None)
+
+
+class PendingFile:
+    """One file being written: :meth:`write` any number of times, then :meth:`commit` or
+    :meth:`discard`. After a :class:`StorageError` the file is already discarded."""
+
+    def __init__(self, root: FilesRoot, fd: int, temp_path: str | None) -> None:
+        self._root = root
+        self._fd = fd
+        self._temp_path = temp_path
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def write(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Append ``chunks`` with one ``writev`` (more only for short writes or > IOV_MAX).
+
+        Chunks are bytes-like with 1-byte items and are not referenced after the call.
+        """
+        self._check_open()
+        try:
+            for start in range(0, len(chunks), _IOV_MAX):
+                self._write_all(chunks[start : start + _IOV_MAX])
+        except OSError as error:
+            self.discard()
+            raise _storage_error("cannot write instance data", error) from None
+
+    def commit(self, relative_path: str) -> None:
+        """Make the file appear, complete, at ``FILES_ROOT/relative_path``, replacing any file."""
+        self._check_open()
+        try:
+            target = _resolve(self._root.path, relative_path)
+        except ValueError:
+            self.discard()
+            raise
+        directory = os.path.dirname(target)
+        try:
+            self._root.ensure_directory(directory)
+            if self._root.fsync:
+                os.fsync(self._fd)
+            try:
+                self._place(target)
+            except FileNotFoundError:
+                # The directory was in our cache but someone removed it: once more.
+                self._root.forget_directory(directory)
+                self._root.ensure_directory(directory)
+                self._place(target)
+            if self._root.fsync:
+                _fsync_directory(directory)
+        except OSError as error:
+            self.discard()
+            raise _storage_error(f"cannot store {relative_path}", error) from None
+        self._close()
+
+    def discard(self) -> None:
+        """Close and remove the file; nothing of it is left. Idempotent."""
+        if self._temp_path is not None:
+            _unlink_quietly(self._temp_path)
+            self._temp_path = None
+        self._close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        written = os.writev(self._fd, chunks)
+        self._size += written
+        total = sum(map(len, chunks))
+        if written == total:
+            return
+        # A short write (signal, or the disk filling up): write the rest the slow way.
+        remaining = memoryview(b"".join(chunks))[written:]
+        while remaining:
+            written = os.write(self._fd, remaining)
+            self._size += written
+            remaining = remaining[written:]
+
+    def _place(self, target: str) -> None:
+        if self._temp_path is not None:
+            try:
+                os.rename(self._temp_path, target)
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                self._copy_into_place(target)
+                _unlink_quietly(self._temp_path)
+            self._temp_path = None
+            return
+        directory, name = os.path.split(target)
+        source = f"/proc/self/fd/{self._fd}"
+        # os.link only calls linkat(2) with AT_SYMLINK_FOLLOW when given a directory fd;
+        # plain link(2) would try to link the /proc symlink itself (EXDEV).
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+        try:
+            try:
+                os.link(source, name, dst_dir_fd=dir_fd)
+            except FileExistsError:
+                temporary = _temporary_name()
+                os.link(source, temporary, dst_dir_fd=dir_fd)
+                try:
+                    os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                except BaseException:
+                    os.unlink(temporary, dir_fd=dir_fd)
+                    raise
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            self._copy_into_place(target)
+        finally:
+            os.close(dir_fd)
+
+    def _copy_into_place(self, target: str) -> None:
+        """Copy our file next to ``target`` and rename it there (different file systems)."""
+        temporary = os.path.join(os.path.dirname(target), _temporary_name())
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, _FILE_MODE)
+        try:
+            _copy(self._fd, fd, self._size)
+            if self._root.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(temporary)
+            raise
+        os.close(fd)
+        _rename_or_unlink(temporary, target)
+
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise RuntimeError("the file was already committed or discarded")
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
+def _copy(source: int, destination: int, size: int) -> None:
+    # Plain reads and writes: copy_file_range refuses most cross-file-system copies.
+    offset = 0
+    while offset < size:
+        block = os.pread(source, min(_COPY_BLOCK, size - offset), offset)
+        if not block:
+            raise OSError(errno.EIO, "the file shrank while being copied")
+        os.write(destination, block)
+        offset += len(block)
+
+
+def _resolve(root: str, relative_path: str) -> str:
+    parts = relative_path.split("/")
+    if os.path.isabs(relative_path) or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a plain relative path: {relative_path!r}")
+    return os.path.join(root, relative_path)
+
+
+def _temporary_name() -> str:
+    # Short and hidden: the target's own name may already be NAME_MAX long.
+    return f".oxidicom-{secrets.token_hex(8)}.tmp"
+
+
+def _rename_or_unlink(temporary: str, target: str) -> None:
+    try:
+        os.rename(temporary, target)
+    except BaseException:
+        _unlink_quietly(temporary)
+        raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError as error:
+        if error.errno != errno.ENOENT:
+            logger.warning("cannot remove %s: %s", path, error.strerror)
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _storage_error(what: str, error: OSError) -> StorageError:
+    code = error.errno
+    name = errno.errorcode.get(code, "") if code is not None else ""
+    detail = error.strerror or str(error)
+    if name:
+        detail += f" ({name})"
+    if error.filename is not None and str(error.filename) not in what:
+        detail += f": {error.filename}"
+    return StorageError(f"{what}: {detail}", errno=code)
