@@ -556,8 +556,9 @@ class ListenerSettings:
         metadata=_env(
             "OXIDICOM_SLOT_WAIT_TIMEOUT",
             "how long a connection beyond `OXIDICOM_LISTENER_THREADS` waits for a free slot "
-            "before it is rejected",
-            "30s",
+            "before it is rejected (A-ASSOCIATE-RJ transient, local limit exceeded); below "
+            "the 30 s association timeout of DCMTK and pynetdicom, so they hear the answer",
+            "20s",
         )
     )
     slot_wait_queue: Annotated[int, _IntRange(0, 65535)] = attrs.field(
