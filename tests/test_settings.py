@@ -64,7 +64,7 @@ def test_defaults_of_our_additions() -> None:
     assert s.listener.address == "0.0.0.0"
     assert s.scp.artim_timeout == 30.0
     assert s.scp.idle_timeout == 60.0
-    assert s.listener.slot_wait_timeout == 30.0
+    assert s.listener.slot_wait_timeout == 20.0
     assert s.listener.slot_wait_queue == 256
     assert s.storage.fsync is False
     assert s.storage.outbox_dir == Path("/data/.oxidicom/outbox")
