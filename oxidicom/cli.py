@@ -1,4 +1,5 @@
-"""``oxidicom``: run the receiver (default), or act as an SCU: ``echo``, ``send``.
+"""``oxidicom``: run the receiver (default), act as an SCU (``echo``, ``send``), or test a
+peer's Upper Layer against PS3.8 (``fuzz``).
 
 The SCU commands take the options a DCMTK user knows from ``echoscu``/``storescu``
 (``-aet``, ``-aec``, ``-pdu``, ``-to``, ``-ta``, ``-td``, ``-v``, ``-q``). Errors a user can
@@ -10,15 +11,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from oxidicom import __version__
 from oxidicom.dimse import status as dimse_status
 from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from oxidicom.net.requestor import AssociationError, RequestorConfig
 from oxidicom.scu import SendSummary, echo, send_files
+
+if TYPE_CHECKING:  # the fuzzer needs hypothesis: imported only when it runs
+    from oxidicom.conformance import FuzzConfig, Target
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -109,7 +116,83 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="parallel associations [1]",
     )
+    _fuzz_options(commands)
     return parser
+
+
+_SEVERITIES = ("critical", "error", "warning", "robustness")
+
+
+def _fuzz_options(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fuzz = commands.add_parser(
+        "fuzz",
+        help="test a DICOM peer's Upper Layer against PS3.8 (needs oxidicom[fuzz])",
+        description=(
+            "Play hypothesis-generated and mutated PDU sequences against the SCP at HOST "
+            "PORT (and nowhere else) and report its deviations from PS3.8, each with the "
+            "bytes that reproduce it."
+        ),
+    )
+    fuzz.add_argument(
+        "host", nargs="?", help="the SCP's address (loopback unless --i-own-this-host)"
+    )
+    fuzz.add_argument("port", nargs="?", type=int, help="its TCP port")
+    budget = fuzz.add_argument_group("budget and reproducibility")
+    budget.add_argument("--seed", type=int, default=0, help="hypothesis seed [0]")
+    budget.add_argument(
+        "--examples", type=int, default=20, metavar="N", help="inputs per probe [20]"
+    )
+    budget.add_argument(
+        "--seconds",
+        type=float,
+        metavar="T",
+        help="time budget shared by the probes (inputs per probe then unbounded); shrinking "
+        "a failure adds up to --shrink-seconds per probe",
+    )
+    budget.add_argument(
+        "--shrink-seconds", type=float, default=60.0, metavar="S", help="per probe [60]"
+    )
+    budget.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="wait for each reaction [3]"
+    )
+    budget.add_argument(
+        "--artim",
+        type=float,
+        default=40.0,
+        metavar="S",
+        help="how long an idle connection may stay open (0 skips that probe) [40]",
+    )
+    budget.add_argument(
+        "--probe", action="append", default=[], metavar="NAME", help="run only this probe"
+    )
+    peer = fuzz.add_argument_group("the peer")
+    peer.add_argument("-aet", "--aetitle", default="OXIDICOM-FUZZ", help="our AE title")
+    peer.add_argument("-aec", "--call", default="ANY-SCP", help="the called AE title")
+    peer.add_argument(
+        "--no-store", action="store_true", help="never C-STORE test instances to the peer"
+    )
+    peer.add_argument(
+        "--i-own-this-host",
+        action="store_true",
+        help="allow a non-loopback address: the inputs are malformed on purpose",
+    )
+    out = fuzz.add_argument_group("output")
+    out.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
+    out.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="replay the findings of a JSON report instead of fuzzing",
+    )
+    out.add_argument("--finding", metavar="ID", help="with --replay: only this finding")
+    out.add_argument(
+        "--fail-on",
+        choices=(*_SEVERITIES, "never"),
+        default="error",
+        help="exit 1 if a finding is at least this severe [error]",
+    )
+    out.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -220,11 +303,96 @@ def _run_serve() -> int:
     return serve()
 
 
+def _run_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    try:  # hypothesis is an optional dependency: oxidicom[fuzz]
+        from oxidicom import conformance  # noqa: PLC0415
+        from oxidicom.conformance.probes import PROBES  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if error.name != "hypothesis":
+            raise
+        return _fail("oxidicom fuzz needs hypothesis: pip install 'oxidicom[fuzz]'", EXIT_USAGE)
+    if args.list_checks:
+        for check in conformance.CHECKS.values():
+            print(f"{check.name}\n    {check.section}\n    {check.requirement}")
+        return EXIT_OK
+    if args.host is None or args.port is None:
+        return _fail("fuzz: HOST and PORT are required", EXIT_USAGE)
+    if args.examples < 1 or args.timeout <= 0 or (args.seconds is not None and args.seconds <= 0):
+        return _fail("fuzz: --examples, --timeout and --seconds must be positive", EXIT_USAGE)
+    unknown = set(args.probe) - {probe.name for probe in PROBES}
+    if unknown:
+        names = ", ".join(probe.name for probe in PROBES)
+        return _fail(f"fuzz: unknown probe {sorted(unknown)[0]!r}; probes: {names}", EXIT_USAGE)
+    try:
+        target = conformance.Target.resolve(args.host, args.port, allow_remote=args.i_own_this_host)
+    except conformance.UnsafeTargetError as error:
+        return _fail(str(error), EXIT_USAGE)
+    config = conformance.FuzzConfig(
+        seed=args.seed,
+        examples=args.examples,
+        seconds=args.seconds,
+        timeout=args.timeout,
+        artim=args.artim,
+        store=not args.no_store,
+        calling_ae_title=args.aetitle,
+        called_ae_title=args.call,
+        shrink_seconds=args.shrink_seconds,
+        probes=tuple(args.probe),
+    )
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        if args.replay is not None:
+            return _replay(target, config, args)
+        report = conformance.run(target, config, log=log, command="oxidicom " + shlex.join(argv))
+    except conformance.TargetUnusableError as error:
+        return _fail(f"fuzz: {error}", EXIT_USAGE)
+    print(conformance.render(report))
+    if args.report is not None:
+        conformance.write_json(report, args.report)
+        print(f"\nreport written to {args.report}")
+    worst = report.worst()
+    failing = args.fail_on != "never" and worst is not None
+    if failing and worst is not None and worst.rank <= _SEVERITIES.index(args.fail_on):
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _replay(target: Target, config: FuzzConfig, args: argparse.Namespace) -> int:
+    """Play the reproducers of a saved report again; exit 1 if any still fails."""
+    from oxidicom.conformance import engine as fuzz_engine  # noqa: PLC0415
+    from oxidicom.conformance import report as fuzz_report  # noqa: PLC0415
+    from oxidicom.conformance.verdicts import describe  # noqa: PLC0415
+
+    try:
+        saved = fuzz_report.read_json(args.replay)
+    except (OSError, ValueError, KeyError) as error:
+        return _fail(f"fuzz: cannot read {args.replay}: {error}", EXIT_USAGE)
+    findings = [f for f in saved.findings if args.finding in (None, f.id)]
+    if not findings:
+        return _fail(f"fuzz: no finding {args.finding!r} in {args.replay}", EXIT_USAGE)
+    profile = fuzz_engine.replay_profile(target, config)
+    reproduced = 0
+    for finding in findings:
+        if finding.verdict.check == "peer-alive":
+            print(f"{finding.id}: {finding.verdict.check} is not replayed (it needs the run)")
+            continue
+        result = fuzz_engine.replay(target, finding, config, profile)
+        reproduced += result.reproduced
+        word = "reproduced" if result.reproduced else "NOT reproduced"
+        print(f"{finding.id} {finding.verdict.check} ({finding.verdict.code}): {word}")
+        for exchange in result.transcript.exchanges:
+            print(f"    {exchange.step.note}: {describe(exchange.reaction)}")
+    return EXIT_FAILURE if reproduced else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
     if args.command in (None, "serve"):
         return _run_serve()
+    if args.command == "fuzz":
+        return _run_fuzz(args, arguments)
     level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     try:

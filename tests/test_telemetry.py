@@ -1,4 +1,3 @@
-import asyncio
 import logging
 import os
 import queue
@@ -17,8 +16,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from oxidicom.net.tracing import AssociationSpan
 from oxidicom.settings import Settings
-from oxidicom.telemetry import association_span, configure_tracing, shutdown_tracing
+from oxidicom.telemetry import configure_tracing, shutdown_tracing
 
 REQUIRED = {"OXIDICOM_AMQP_ADDRESS": "amqp://localhost:5672", "OXIDICOM_FILES_ROOT": "/data"}
 ULID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -51,8 +51,9 @@ def finished(provider: TracerProvider, exporter: InMemorySpanExporter) -> list[R
 
 
 def test_one_span_per_association(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    with association_span(ULID, "10.0.0.7", 40123, tracer=provider.get_tracer("t")) as span:
-        span.set_calling_aet("ORTHANC")
+    span = AssociationSpan(ULID, "10.0.0.7", 40123, tracer=provider.get_tracer("t"))
+    span.set_calling_aet("ORTHANC")
+    span.end()
     [record] = finished(provider, exporter)
     assert record.name == "association"
     assert record.kind is SpanKind.SERVER
@@ -68,56 +69,15 @@ def test_one_span_per_association(provider: TracerProvider, exporter: InMemorySp
     assert record.resource.attributes["telemetry.sdk.language"] == "python"
 
 
-def test_exception_fails_the_span(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    tracer = provider.get_tracer("t")
-    with pytest.raises(ConnectionResetError), association_span(ULID, "::1", 1, tracer=tracer):
-        raise ConnectionResetError("connection reset by peer")
-    [record] = finished(provider, exporter)
-    assert record.status.status_code is StatusCode.ERROR
-    assert record.status.description == "connection reset by peer"
-    [event] = record.events
-    assert event.name == "exception"
-    assert (event.attributes or {})["exception.type"] == "ConnectionResetError"
-
-
-async def test_cancellation_fails_the_span(
+def test_a_failed_association_fails_its_span(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    started = asyncio.Event()
-
-    async def serve() -> None:
-        with association_span(ULID, "::1", 1, tracer=provider.get_tracer("t")):
-            started.set()
-            await asyncio.Event().wait()
-
-    task = asyncio.create_task(serve())
-    await asyncio.wait_for(started.wait(), 10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    [record] = finished(provider, exporter)
-    assert record.status.status_code is StatusCode.ERROR
-    assert record.status.description == "CancelledError"
-
-
-def test_fail_without_exception(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    with association_span(ULID, "10.0.0.7", 2, tracer=provider.get_tracer("t")) as span:
-        span.fail("A-ABORT received from the peer")
+    span = AssociationSpan(ULID, "10.0.0.7", 2, tracer=provider.get_tracer("t"))
+    span.fail("A-ABORT received from the peer")
+    span.end()
     [record] = finished(provider, exporter)
     assert record.status.status_code is StatusCode.ERROR
     assert record.status.description == "A-ABORT received from the peer"
-
-
-def test_span_is_current_inside(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    tracer = provider.get_tracer("t")
-    with (
-        association_span(ULID, "10.0.0.7", 2, tracer=tracer),
-        tracer.start_as_current_span("store"),
-    ):
-        pass
-    store, association = finished(provider, exporter)
-    assert store.parent is not None
-    assert store.parent.span_id == association.context.span_id
 
 
 def test_nothing_to_configure_without_endpoint() -> None:
@@ -185,8 +145,9 @@ def test_otlp_export(collector: tuple[Collector, str]) -> None:
         set_global=False,
     )
     assert provider is not None
-    with association_span(ULID, "10.0.0.7", 40123, tracer=provider.get_tracer("t")) as span:
-        span.set_calling_aet("ORTHANC")
+    span = AssociationSpan(ULID, "10.0.0.7", 40123, tracer=provider.get_tracer("t"))
+    span.set_calling_aet("ORTHANC")
+    span.end()
     shutdown_tracing(provider)
     resource, [exported] = receiver.spans()
     assert resource["service.name"] == "oxidicom-test"
@@ -204,16 +165,15 @@ def test_from_the_environment_to_the_collector(collector: tuple[Collector, str])
     receiver, endpoint = collector
     program = textwrap.dedent(
         """
+        from oxidicom.net.tracing import AssociationSpan
         from oxidicom.settings import Settings
-        from oxidicom.telemetry import association_span, configure_tracing, shutdown_tracing
+        from oxidicom.telemetry import configure_tracing, shutdown_tracing
 
         provider = configure_tracing(Settings.from_env())
-        try:
-            with association_span("01ARZ3NDEKTSV4RRFFQ69G5FAV", "::1", 5) as span:
-                span.set_calling_aet("PACS")
-                raise RuntimeError("peer went away")
-        except RuntimeError:
-            pass
+        span = AssociationSpan("01ARZ3NDEKTSV4RRFFQ69G5FAV", "::1", 5)
+        span.set_calling_aet("PACS")
+        span.fail("peer went away")
+        span.end()
         shutdown_tracing(provider)
         """
     )

@@ -121,8 +121,11 @@ class SeriesRegistration:
 
 
 def _required(value: str | None, name: str) -> str:
+    """A required value must be present; present but empty is registered as "", as the
+    Rust receiver did (the storage layout accepts it too: anonymised data often has an empty
+    PatientID)."""
     text = clean_text(value)
-    if not text:
+    if text is None:
         raise ValueError(f"cannot register a series without {name}")
     return text
 

@@ -1,0 +1,47 @@
+"""asyncio networking on the sans-IO core: :class:`DicomServer` (an SCP you extend with an
+:class:`Application`) and :func:`associate` (an SCU). See ``docs/library.md``."""
+
+from oxidicom.net.handlers import (
+    Application,
+    AssociationContext,
+    AssociationEnd,
+    AssociationHandler,
+    AssociationStats,
+    Outcome,
+    Peer,
+    StoreResult,
+    StoreSink,
+)
+from oxidicom.net.requestor import (
+    AssociationAbortedError,
+    AssociationError,
+    AssociationRejectedError,
+    ClientAssociation,
+    NoContextError,
+    RequestorConfig,
+    associate,
+    propose,
+)
+from oxidicom.net.server import DicomServer, ServerConfig
+
+__all__ = [
+    "Application",
+    "AssociationAbortedError",
+    "AssociationContext",
+    "AssociationEnd",
+    "AssociationError",
+    "AssociationHandler",
+    "AssociationRejectedError",
+    "AssociationStats",
+    "ClientAssociation",
+    "DicomServer",
+    "NoContextError",
+    "Outcome",
+    "Peer",
+    "RequestorConfig",
+    "ServerConfig",
+    "StoreResult",
+    "StoreSink",
+    "associate",
+    "propose",
+]

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import attrs
-from opentelemetry import trace
 
 from oxidicom.dimse import status as dimse_status
 from oxidicom.dimse.command import CommandError
@@ -53,6 +52,7 @@ from oxidicom.net.handlers import (
     StoreResult,
     StoreSink,
 )
+from oxidicom.net.tracing import AssociationSpan
 from oxidicom.ul.actions import Role
 from oxidicom.ul.association import Association
 from oxidicom.ul.constants import (
@@ -79,7 +79,6 @@ if TYPE_CHECKING:
     from oxidicom.net.server import DicomServer
 
 log = logging.getLogger("oxidicom.net")
-tracer = trace.get_tracer("oxidicom")
 T = TypeVar("T")
 
 _FLUSH_BYTES = 256 * 1024
@@ -144,7 +143,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._outcome: Outcome | None = None
         self._detail = ""
         self._stats = AssociationStats(time.monotonic())
-        self._span: trace.Span | None = None
+        self._span: AssociationSpan | None = None
         self.finished: asyncio.Future[None] = self._loop.create_future()
         """Done once the connection is closed and the handler has been told."""
 
@@ -165,14 +164,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._outcome = Outcome.ABORTED
             transport.abort()
             return
-        self._span = tracer.start_span(
-            "association",
-            attributes={
-                "association_ulid": self.association_id,
-                "client.address": self._peer.host,
-                "client.port": self._peer.port,
-            },
-        )
+        self._span = AssociationSpan(self.association_id, self._peer.host, self._peer.port)
         self._association.connection_made(self._loop.time())
         self._after_input()
 
@@ -348,7 +340,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def _association_requested(self, request: AAssociateRQ) -> None:
         if self._span is not None:
-            self._span.set_attribute("aet", request.calling_ae_title)
+            self._span.set_calling_aet(request.calling_ae_title)
         try:
             answer = self._server.app.negotiate(request, self._peer)
         except Exception:
@@ -441,7 +433,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
     def _done(self) -> None:
         if self._span is not None:
             if self._outcome not in (Outcome.RELEASED, None) and self._context is not None:
-                self._span.set_status(trace.StatusCode.ERROR, self._detail)
+                self._span.fail(self._detail)
             self._span.end()
             self._span = None
         self._server.connection_finished(self, self._context, self._outcome, self._detail)

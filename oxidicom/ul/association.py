@@ -243,6 +243,9 @@ class Association:
         self._now = now
         self._check(Event.EVT7)
         assert self.request is not None
+        if not response.echo and self.request.echo:
+            # Bytes 11-74 of the AC repeat the request's exactly (PS3.8 Table 9-17).
+            response = attrs.evolve(response, echo=self.request.echo)
         self.contexts = _agreed_contexts(self.request, response, local_error=True)
         self.response = response
         self.peer_max_length = self.request.user_information.maximum_length or 0

@@ -111,11 +111,7 @@ class Framer:
     @property
     def at_pdu_boundary(self) -> bool:
         """No partial PDU is held (used to tell a clean close from a truncated PDU)."""
-        return (
-            self._step == self._pdu_header
-            and not self._header
-            and self._pos >= len(self._view)
-        )
+        return self._step == self._pdu_header and not self._header and self._pos >= len(self._view)
 
     @property
     def buffered(self) -> int:

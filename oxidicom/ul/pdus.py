@@ -41,6 +41,7 @@ from oxidicom.ul.items import (
 )
 
 AE_TITLE_LENGTH = 16
+_ECHO_LENGTH = 2 * AE_TITLE_LENGTH + 32
 
 
 @attrs.frozen
@@ -53,6 +54,9 @@ class AAssociateRQ:
     protocol_version: int = PROTOCOL_VERSION
     unknown_items: tuple[UnknownItem, ...] = ()
     """Variable items of undefined types: ignored, kept for reporting."""
+    echo: bytes = attrs.field(default=b"", eq=False, repr=False)
+    """Bytes 11-74 as received (both AE titles as sent, and the 32 reserved bytes): what
+    the A-ASSOCIATE-AC repeats, byte for byte (§9.3.3 Table 9-17). Empty when built here."""
 
 
 @attrs.frozen
@@ -65,6 +69,10 @@ class AAssociateAC:
     application_context_name: str = APPLICATION_CONTEXT_NAME
     protocol_version: int = PROTOCOL_VERSION
     unknown_items: tuple[UnknownItem, ...] = ()
+    echo: bytes = attrs.field(default=b"", eq=False, repr=False)
+    """Bytes 11-74 to send verbatim: the request's :attr:`AAssociateRQ.echo` (set by
+    :meth:`~oxidicom.ul.association.Association.accept`). Empty: the two AE titles, padded
+    with spaces, and 32 zero bytes."""
 
 
 @attrs.frozen
@@ -183,9 +191,12 @@ def _encode_ae_title(title: str) -> bytes:
 def _push_associate(writer: Writer, pdu: AAssociateRQ | AAssociateAC) -> None:
     writer.push_uint16(pdu.protocol_version)
     writer.push_uint16(0)
-    writer.push_bytes(_encode_ae_title(pdu.called_ae_title))
-    writer.push_bytes(_encode_ae_title(pdu.calling_ae_title))
-    writer.push_bytes(bytes(32))
+    if isinstance(pdu, AAssociateAC) and len(pdu.echo) == _ECHO_LENGTH:
+        writer.push_bytes(pdu.echo)
+    else:
+        writer.push_bytes(_encode_ae_title(pdu.called_ae_title))
+        writer.push_bytes(_encode_ae_title(pdu.calling_ae_title))
+        writer.push_bytes(bytes(32))
     push_item(writer, ItemType.APPLICATION_CONTEXT, pdu.application_context_name.encode("latin-1"))
     for context in pdu.presentation_contexts:
         if isinstance(context, PresentationContextRQ):
@@ -243,9 +254,9 @@ def _pull_associate(reader: Reader, *, request: bool) -> AAssociateRQ | AAssocia
         )
     protocol_version = reader.pull_uint16("protocol version")
     reader.skip(2)
-    called = _decode_ae_title(reader.pull_bytes(AE_TITLE_LENGTH))
-    calling = _decode_ae_title(reader.pull_bytes(AE_TITLE_LENGTH))
-    reader.skip(32)
+    echo = reader.pull_bytes(_ECHO_LENGTH)
+    called = _decode_ae_title(echo[:AE_TITLE_LENGTH])
+    calling = _decode_ae_title(echo[AE_TITLE_LENGTH : 2 * AE_TITLE_LENGTH])
     application_context: str | None = None
     user_information: UserInformation | None = None
     rq_contexts: list[PresentationContextRQ] = []
@@ -289,6 +300,7 @@ def _pull_associate(reader: Reader, *, request: bool) -> AAssociateRQ | AAssocia
             application_context or "",
             protocol_version,
             tuple(unknown),
+            echo,
         )
     return AAssociateAC(
         called,
@@ -298,6 +310,7 @@ def _pull_associate(reader: Reader, *, request: bool) -> AAssociateRQ | AAssocia
         application_context or "",
         protocol_version,
         tuple(unknown),
+        echo,
     )
 
 

@@ -111,10 +111,22 @@ def test_absent_optional_values_are_null_and_present_ones_cleaned() -> None:
 
 @pytest.mark.parametrize("missing", ["PatientID", "StudyInstanceUID", "SeriesInstanceUID"])
 def test_series_without_a_required_value_is_refused(missing: str) -> None:
-    values = {"PatientID": "P", "StudyInstanceUID": "1.2", "SeriesInstanceUID": "1.2.3"}
-    values[missing] = " \x00"
+    values: dict[str, str | None] = {
+        "PatientID": "P",
+        "StudyInstanceUID": "1.2",
+        "SeriesInstanceUID": "1.2.3",
+    }
+    values[missing] = None
     with pytest.raises(ValueError, match=missing):
         SeriesRegistration.of_series(stored(InstanceTags(**values)), ndicom=1)
+
+
+@pytest.mark.parametrize("empty", ["PatientID", "StudyInstanceUID", "SeriesInstanceUID"])
+def test_a_present_but_empty_required_value_is_registered_empty(empty: str) -> None:
+    values = {"PatientID": "P", "StudyInstanceUID": "1.2", "SeriesInstanceUID": "1.2.3"}
+    values[empty] = " \x00"
+    registration = SeriesRegistration.of_series(stored(InstanceTags(**values)), ndicom=1)
+    assert registration.kwargs()[empty] == ""
 
 
 @pytest.mark.parametrize(

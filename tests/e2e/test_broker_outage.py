@@ -1,0 +1,93 @@
+"""No registration is lost to a RabbitMQ outage, even if the receiver crashes meanwhile.
+
+A TCP proxy we control stands between the receiver and the shared RabbitMQ. With the
+proxy cut, a series arrives; its registration can only go to the durable outbox (on
+FILES_ROOT). The receiver is then killed (SIGKILL: nothing flushed, no goodbye) and
+started again with the same environment; once the proxy is back, the real Celery worker
+must get that registration exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from tests.e2e.cube_contract import expected_registration
+from tests.e2e.dicom_files import write_series
+from tests.e2e.waiting import until
+from tests.peers.amqp_nats_proxy import BrokerProxy
+from tests.peers.celery_worker import CeleryWorker, RegisteredTask
+from tests.peers.dcmtk import storescu
+from tests.peers.oxidicom_receiver import Receiver, start_receiver
+from tests.peers.ports import attach_log
+
+RABBITMQ_PORT = 5672
+STUDY = {"PatientID": "OUTAGE1", "PatientName": "Broker^Down", "StudyDate": "20240301"}
+
+
+async def test_registration_survives_broker_outage_and_crash(
+    request: pytest.FixtureRequest, tmp_path: Path, celery_worker: CeleryWorker
+) -> None:
+    proxy = BrokerProxy(RABBITMQ_PORT)
+    await proxy.start()
+    files_root = tmp_path / "files"
+    receivers: list[Receiver] = []
+
+    async def start(root_subject: str | None = None) -> Receiver:
+        receiver = await asyncio.to_thread(
+            start_receiver,
+            tmp_path,
+            files_root=files_root,
+            queue=celery_worker.queue,
+            root_subject=root_subject,
+            OXIDICOM_AMQP_ADDRESS=f"amqp://guest:guest@127.0.0.1:{proxy.port}",
+        )
+        attach_log(request, receiver.process.describe_log)
+        receivers.append(receiver)
+        return receiver
+
+    def registered(aet: str) -> list[RegisteredTask]:
+        return [task for task in celery_worker.tasks() if task.kwargs["pacs_name"] == aet]
+
+    try:
+        first = await start()
+        await until(lambda: proxy.connections >= 1, "the receiver to connect to RabbitMQ")
+        await proxy.cut()
+        series = write_series(tmp_path / "series", STUDY, 3)
+        outbox = files_root / ".oxidicom" / "outbox"
+
+        result = await asyncio.to_thread(
+            storescu, first.host, first.port, series, calling_aet="OUTAGE"
+        )
+
+        result.check()
+        await until(lambda: any(outbox.rglob("*.json")), "the registration in the outbox")
+        first.kill()
+        assert registered("OUTAGE") == []
+        second = await start(root_subject=first.root_subject)
+        await proxy.restore()
+        # The new receiver may have tried RabbitMQ before the proxy was back, and backs off
+        # (up to 30 s between attempts) before it tries again.
+        await celery_worker.wait_for_tasks(
+            1, where=lambda t: t.kwargs["pacs_name"] == "OUTAGE", timeout=90
+        )
+        # A later series through the same path: once its registration is in, a duplicate
+        # of the first (published before it) would be too.
+        sentinel = write_series(tmp_path / "sentinel", STUDY, 1)
+        await asyncio.to_thread(
+            storescu, second.host, second.port, sentinel, calling_aet="SENTINEL"
+        )
+        await celery_worker.wait_for_tasks(1, where=lambda t: t.kwargs["pacs_name"] == "SENTINEL")
+
+        [task] = registered("OUTAGE")
+        first_instance = dcmread(series[0], stop_before_pixels=True)
+        assert task.kwargs == expected_registration("OUTAGE", first_instance, ndicom=3)
+        assert second.stop() == 0
+        assert not any(outbox.rglob("*.json")), "delivered registrations stay in the outbox"
+    finally:
+        for receiver in receivers:
+            receiver.kill()
+        await proxy.aclose()
