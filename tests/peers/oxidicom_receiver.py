@@ -128,8 +128,22 @@ def receiver_factory(tmp_path: Path) -> Iterator[ReceiverFactory]:
     (a receiver that does not exit 0 on SIGTERM fails the test)."""
     started: list[Receiver] = []
 
-    def factory(**kwargs: str) -> Receiver:
-        receiver = start_receiver(tmp_path, **kwargs)
+    def factory(
+        *,
+        files_root: Path | None = None,
+        queue: str | None = None,
+        root_subject: str | None = None,
+        port: int | None = None,
+        **settings: str,
+    ) -> Receiver:
+        receiver = start_receiver(
+            tmp_path,
+            files_root=files_root,
+            queue=queue,
+            root_subject=root_subject,
+            port=port,
+            **settings,
+        )
         started.append(receiver)
         return receiver
 
