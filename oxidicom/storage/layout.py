@@ -131,13 +131,12 @@ def pad_number(text: str, width: int) -> str:
     return sanitize(cleaned).rjust(width, "0")
 
 
-@functools.lru_cache(maxsize=1024)
 def hash7(series_instance_uid: str) -> str:
     """First 7 lowercase hex digits of the SeaHash of the sanitized SeriesInstanceUID.
 
     Sanitizing a valid UID only trims it and removes its NUL padding; the Rust program
-    hashed the same sanitized text. Cached because it runs once per instance and a series
-    has many.
+    hashed the same sanitized text. (It runs once per series: :func:`series_folder` is
+    cached.)
     """
     digest = seahash(sanitize(series_instance_uid).encode("ascii"))
     return format(digest, "x")[:7]
@@ -196,27 +195,17 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
     assert tags.SeriesInstanceUID is not None
     assert tags.SOPInstanceUID is not None
     study_date = parse_study_date(tags.StudyDate)
-
-    patient = "-".join(
-        (
-            sanitize(tags.PatientID),
-            sanitize(tags.PatientName or ""),
-            sanitize(tags.PatientBirthDate or ""),
-        )
-    )
-    study = "-".join(
-        (
-            _or_keyword(tags.StudyDescription, "StudyDescription"),
-            _or_keyword(tags.AccessionNumber, "AccessionNumber"),
-            sanitize(tags.StudyDate),
-        )
-    )
-    series = "-".join(
-        (
-            pad_number(_or_raw_keyword(tags.SeriesNumber, "SeriesNumber"), 5),
-            _or_keyword(tags.SeriesDescription, "SeriesDescription"),
-            hash7(tags.SeriesInstanceUID),
-        )
+    folder = series_folder(
+        calling_aet,
+        tags.PatientID,
+        tags.PatientName,
+        tags.PatientBirthDate,
+        tags.StudyDescription,
+        tags.AccessionNumber,
+        tags.StudyDate,
+        tags.SeriesNumber,
+        tags.SeriesDescription,
+        tags.SeriesInstanceUID,
     )
     file_stem = "-".join(
         (
@@ -224,7 +213,46 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
             sanitize(tags.SOPInstanceUID),
         )
     )
-    folder = "/".join(
+    return InstancePath(
+        series_folder=folder,
+        file_name=safe_component(file_stem, ".dcm"),
+        study_date=study_date,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def series_folder(
+    calling_aet: str,
+    patient_id: str,
+    patient_name: str | None,
+    patient_birth_date: str | None,
+    study_description: str | None,
+    accession_number: str | None,
+    study_date: str,
+    series_number: str | None,
+    series_description: str | None,
+    series_instance_uid: str,
+) -> str:
+    """``SERVICES/PACS/{pacs}/{patient}/{study}/{series}``: the same for every instance of
+    a series, so it is computed once per series (the instances' raw values are the key)."""
+    patient = "-".join(
+        (sanitize(patient_id), sanitize(patient_name or ""), sanitize(patient_birth_date or ""))
+    )
+    study = "-".join(
+        (
+            _or_keyword(study_description, "StudyDescription"),
+            _or_keyword(accession_number, "AccessionNumber"),
+            sanitize(study_date),
+        )
+    )
+    series = "-".join(
+        (
+            pad_number(_or_raw_keyword(series_number, "SeriesNumber"), 5),
+            _or_keyword(series_description, "SeriesDescription"),
+            hash7(series_instance_uid),
+        )
+    )
+    return "/".join(
         (
             "SERVICES/PACS",
             pacs_name(calling_aet),
@@ -232,11 +260,6 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
             safe_component(study),
             safe_component(series),
         )
-    )
-    return InstancePath(
-        series_folder=folder,
-        file_name=safe_component(file_stem, ".dcm"),
-        study_date=study_date,
     )
 
 
