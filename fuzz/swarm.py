@@ -2,9 +2,12 @@
 
     python -m fuzz.swarm --seconds 1800 --clients 4          # the long run
     python -m fuzz.swarm --seconds 30 --clients 3 --keep     # keep the work folder
+    python -m fuzz.swarm --seconds 600 --set OXIDICOM_WRITER_THREADS=2
 
-It starts its own receiver (``python -m oxidicom``) and a Celery worker standing in for
-CUBE (both from ``tests.peers``; RabbitMQ and NATS on loopback), then for ``--seconds``:
+It starts its own receiver (``python -m oxidicom``, from ``tests.peers``; RabbitMQ and NATS
+on loopback) and reads the registrations it publishes straight from its queue (the CI test,
+``tests/reliability/test_live_fuzz.py``, uses the real Celery worker instead: a stub worker
+cannot keep up with the registrations a long run makes). Then for ``--seconds``:
 
 * ``--clients`` processes each play mutated DICOM conversations (:class:`fuzz.inputs.Mutator`
   over the seed corpus, the engine of :mod:`oxidicom.testing.strategies`) on fresh
@@ -16,7 +19,7 @@ Then it checks what must hold after such a storm:
 
 * the receiver is alive and still answers a C-ECHO, and its log has no traceback;
 * every series of the sender is stored byte for byte (each file holds exactly the data set
-  sent) and registered by the real Celery worker once, with the right ``ndicom`` and ``path``;
+  sent) and registered once, with the right ``ndicom`` and ``path``;
 * its open file descriptors are back to their count before the storm, no temporary file is
   left under FILES_ROOT, every file under ``SERVICES/`` is a whole Part 10 file, nothing is
   written outside ``SERVICES/PACS/`` and ``.oxidicom/``;
@@ -29,8 +32,11 @@ property (replay one with ``python -m fuzz.harness --replay FILE``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import concurrent.futures
+import errno
+import json
 import multiprocessing
 import random
 import shutil
@@ -41,13 +47,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
+import aio_pika
+import aio_pika.abc
 import attrs
 
-from fuzz.inputs import Mutator, load_seeds, split_pdus
-from fuzz.live import send_input
+from fuzz.inputs import FuzzInput, Mutator, load_seeds, split_pdus
+from fuzz.live import LiveAnswer, send_input
 from fuzz.target import BrokenPropertyError
-from tests.peers.celery_worker import CeleryWorker, delete_queue, start_celery_worker
+from tests.peers.celery_worker import BROKER_URL, CeleryWorker, delete_queue
 from tests.peers.oxidicom_receiver import Receiver, start_receiver
 from tests.reliability.support import (
     Instance,
@@ -109,7 +118,7 @@ def fuzz_for(host: str, port: int, seed: int, seconds: float, timeout: float) ->
         fuzz_input = mutator.next()
         data = fuzz_input.data
         try:
-            answer = send_input(host, port, fuzz_input, timeout)
+            answer = _play(host, port, fuzz_input, timeout)
         except (BrokenPropertyError, OSError) as error:
             tally.failure_count += 1
             if len(tally.failures) < _KEPT_FAILURES:
@@ -124,6 +133,17 @@ def fuzz_for(host: str, port: int, seed: int, seconds: float, timeout: float) ->
         outcome = f"{_PDU_NAMES[types[0]]}..{_PDU_NAMES[types[-1]]}" if types else "closed"
         tally.outcomes[outcome] += 1
     return tally
+
+
+def _play(host: str, port: int, fuzz_input: FuzzInput, timeout: float) -> LiveAnswer:
+    try:
+        return send_input(host, port, fuzz_input, timeout)
+    except OSError as error:
+        if error.errno != errno.ENOTCONN:
+            raise
+        # send_input half-closes after sending; if the receiver has dropped the connection
+        # by then, shutdown() fails with ENOTCONN. The receiver did nothing wrong.
+        return LiveAnswer((), 0.0)
 
 
 # --- the well-behaved sender --------------------------------------------------------------
@@ -167,6 +187,87 @@ class Sender(threading.Thread):
         self.join()
 
 
+# --- where registrations are read -----------------------------------------------------------
+
+
+class Registrations(Protocol):
+    """The ``register_pacs_series`` tasks the receiver published, as kwargs."""
+
+    def of_pacs(self, pacs_name: str) -> list[dict[str, Any]]: ...
+
+    def total(self) -> int: ...
+
+
+@attrs.frozen
+class CeleryRegistrations:
+    """What the real Celery worker (CUBE's stand-in) ran: the CI test's source. A stub
+    worker runs a few dozen tasks a second at best, behind every registration fuzzing made."""
+
+    worker: CeleryWorker
+
+    def of_pacs(self, pacs_name: str) -> list[dict[str, Any]]:
+        return [t.kwargs for t in self.worker.tasks() if t.kwargs["pacs_name"] == pacs_name]
+
+    def total(self) -> int:
+        return len(self.worker.tasks())
+
+
+class QueueRegistrations:
+    """Consumes the receiver's queue itself (kwargs from the Celery message body): the long
+    run's source, as fuzzing makes registrations faster than a stub worker runs them."""
+
+    def __init__(self, broker_url: str, queue: str, pacs_name: str) -> None:
+        self._broker_url = broker_url
+        self._queue = queue
+        self._pacs_name = pacs_name
+        self._kept: list[dict[str, Any]] = []
+        self._total = 0
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="swarm-queue", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError(f"cannot consume {queue} on {broker_url}")
+
+    def of_pacs(self, pacs_name: str) -> list[dict[str, Any]]:
+        assert pacs_name == self._pacs_name
+        with self._lock:
+            return list(self._kept)
+
+    def total(self) -> int:
+        with self._lock:
+            return self._total
+
+    def close(self) -> None:
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._consume())
+
+    async def _consume(self) -> None:
+        self._stopping = asyncio.Event()
+        async with await aio_pika.connect(self._broker_url) as connection:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=1000)
+            queue = await channel.declare_queue(
+                self._queue, durable=True, exclusive=False, auto_delete=False
+            )
+            await queue.consume(self._on_message, no_ack=True)
+            self._ready.set()
+            await self._stopping.wait()
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        _, kwargs, _ = json.loads(message.body)
+        with self._lock:
+            self._total += 1
+            if kwargs.get("pacs_name") == self._pacs_name:
+                self._kept.append(kwargs)
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -185,6 +286,7 @@ class Report:
     rss_after_kib: int = 0
     rss_samples_kib: list[tuple[float, int]] = attrs.field(factory=list)
     files: int = 0
+    registrations: int = 0
     problems: list[str] = attrs.field(factory=list)
 
     def render(self) -> str:
@@ -196,7 +298,8 @@ class Report:
             f"{tally.failure_count} inputs broke a property",
             "receiver answers: "
             + ", ".join(f"{name} {count}" for name, count in tally.outcomes.most_common(12)),
-            f"sender: {self.series_sent} series stored intact and registered",
+            f"sender: {self.series_sent} series stored and registered; "
+            f"{self.registrations} registrations in all",
             f"fds: {self.fds_before} before, {self.fds_after} after; files under SERVICES: "
             f"{self.files}",
             f"VmRSS: {self.rss_before_kib / 1024:.1f} MiB after warm-up, peak "
@@ -211,7 +314,7 @@ class Report:
 
 def run_swarm(
     receiver: Receiver,
-    worker: CeleryWorker,
+    registrations: Registrations,
     *,
     clients: int,
     seconds: float,
@@ -224,8 +327,8 @@ def run_swarm(
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Fuzz ``receiver`` with ``clients`` processes for ``seconds`` while a sender stores
-    series; check everything the module docstring lists. The receiver must register into
-    ``worker``'s queue."""
+    series; check everything the module docstring lists, reading the receiver's
+    registrations from ``registrations``."""
     report = Report(clients)
     pid = receiver.process.pid
     sender = Sender(receiver, series_size=series_size, interval=sender_interval)
@@ -290,13 +393,13 @@ def run_swarm(
     for failure in report.tally.failures:
         report.problems.append(f"input {failure.label}: {failure.error}")
     if receiver.process.process.poll() is None:
-        _check_after(receiver, worker, sender.sent, report, rss_margin_mib)
+        _check_after(receiver, registrations, sender.sent, report, rss_margin_mib)
     return report
 
 
 def _check_after(
     receiver: Receiver,
-    worker: CeleryWorker,
+    registrations: Registrations,
     sent: list[list[Instance]],
     report: Report,
     rss_margin_mib: float,
@@ -310,7 +413,8 @@ def _check_after(
         scu.release()
     except Exception as error:
         problems.append(f"the final C-ECHO failed: {error!r}")
-    problems += _check_sender(receiver, worker, sent)
+    problems += _check_sender(receiver, registrations, sent)
+    report.registrations = registrations.total()
 
     deadline = time.monotonic() + 60
     while open_fds(pid) > report.fds_before and time.monotonic() < deadline:
@@ -336,28 +440,33 @@ def _check_after(
 
 
 def _check_sender(
-    receiver: Receiver, worker: CeleryWorker, sent: list[list[Instance]]
+    receiver: Receiver, registrations: Registrations, sent: list[list[Instance]]
 ) -> list[str]:
+    """Every series of the sender registered once, right, and stored byte for byte.
+
+    Waits as long as registrations keep coming (the consumer may have a backlog of the
+    fuzzers' ones), and at most a minute once they stop."""
     expected = {series[0].series_instance_uid: series for series in sent}
-    deadline = time.monotonic() + 120
+    total, progress_at = -1, time.monotonic()
     while True:
         tasks = collections.defaultdict(list)
-        for task in worker.tasks():
-            if task.kwargs["pacs_name"] == SENDER_AET:
-                tasks[task.kwargs["SeriesInstanceUID"]].append(task.kwargs)
+        for kwargs in registrations.of_pacs(SENDER_AET):
+            tasks[kwargs["SeriesInstanceUID"]].append(kwargs)
         missing = expected.keys() - tasks.keys()
-        if not missing or time.monotonic() > deadline:
+        if registrations.total() != total:
+            total, progress_at = registrations.total(), time.monotonic()
+        if not missing or time.monotonic() - progress_at > 60:
             break
         time.sleep(0.5)
     problems = [f"series {uid} never registered" for uid in sorted(missing)]
     for uid, series in expected.items():
         if uid in missing:
             continue
-        registrations = tasks[uid]
-        if [kwargs["ndicom"] for kwargs in registrations] != [len(series)]:
-            problems.append(f"series {uid} registered as {registrations}")
+        found = tasks[uid]
+        if [kwargs["ndicom"] for kwargs in found] != [len(series)]:
+            problems.append(f"series {uid} registered as {found}")
             continue
-        folder = receiver.files_root / registrations[0]["path"]
+        folder = receiver.files_root / found[0]["path"]
         stored = sorted(folder.iterdir()) if folder.is_dir() else []
         if [data_set_of(path) for path in stored] != [i.data_set for i in series]:
             problems.append(f"series {uid}: files in {folder} differ from what was sent")
@@ -390,6 +499,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rss-margin", type=float, default=64.0, metavar="MIB")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds per input [15]")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OXIDICOM_X=VALUE",
+        help="a receiver setting (repeatable), e.g. --set OXIDICOM_WRITER_THREADS=2",
+    )
     parser.add_argument("--save-failures", type=Path, metavar="DIR")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     return parser.parse_args(argv)
@@ -400,13 +516,16 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="oxidicom-swarm-"))
     queue = f"oxidicom-swarm-{uuid.uuid4().hex[:12]}"
     print(f"work folder {workdir}, queue {queue}", flush=True)
-    worker = start_celery_worker(queue, workdir / "celery")
     receiver = None
+    registrations = QueueRegistrations(BROKER_URL, queue, SENDER_AET)
     try:
-        receiver = start_receiver(workdir, queue=queue, OXIDICOM_LOG_LEVEL="warning")
+        settings = dict(item.partition("=")[::2] for item in args.set)
+        receiver = start_receiver(
+            workdir, queue=queue, **{"OXIDICOM_LOG_LEVEL": "warning", **settings}
+        )
         report = run_swarm(
             receiver,
-            worker,
+            registrations,
             clients=args.clients,
             seconds=args.seconds,
             seed=args.seed,
@@ -428,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if receiver is not None:
             receiver.kill()
-        worker.stop()
+        registrations.close()
         delete_queue(queue)
         if args.keep:
             print(f"kept {workdir}")
