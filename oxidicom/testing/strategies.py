@@ -1,6 +1,6 @@
 """Hypothesis strategies for the PDUs and items of PS3.8, valid and near-valid.
 
-Needs hypothesis, a test dependency only: install ``oxidicom[test]`` (or ``hypothesis``).
+Needs hypothesis, which is not a runtime dependency: install ``oxidicom[fuzz]`` (or ``hypothesis``).
 
 *Valid* strategies (:func:`pdus`, :func:`a_associate_rqs`, :func:`user_informations`...)
 generate values that the codec round-trips unchanged: for every ``pdu`` drawn,
