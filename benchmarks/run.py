@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import aio_pika
+import attrs
 import cattrs
 
 from benchmarks.datasets import DATA_ROOT, SETS, Manifest, parse_set_names, read_manifest
@@ -72,14 +73,36 @@ class UsageError(Exception):
     """A problem with the command line or the environment, reported without a traceback."""
 
 
-def _receivers(names: list[str], oxidicom_cmd: str | None, queue: str) -> list[Receiver]:
+def _receivers(
+    names: list[str], oxidicom_cmd: str | None, queue: str, variants: dict[str, dict[str, str]]
+) -> list[Receiver]:
+    oxidicom = oxidicom_receiver(oxidicom_cmd, queue)
     known = {
         DCMTK_BITPRESERVING.name: DCMTK_BITPRESERVING,
         DCMTK_DEFAULT.name: DCMTK_DEFAULT,
         PYNETDICOM.name: PYNETDICOM,
-        "oxidicom": oxidicom_receiver(oxidicom_cmd, queue),
+        "oxidicom": oxidicom,
     }
+    for name, env in variants.items():
+        known[name] = attrs.evolve(oxidicom, name=name, env={**oxidicom.env, **env})
     return [known[name] for name in names]
+
+
+def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
+    """``NAME:KEY=VALUE,KEY=VALUE`` -> {NAME: {KEY: VALUE}}: oxidicom with other settings."""
+    variants: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        name, _, assignments = spec.partition(":")
+        env = {}
+        for assignment in filter(None, assignments.split(",")):
+            key, equals, value = assignment.partition("=")
+            if not equals or not key.startswith("OXIDICOM_"):
+                raise UsageError(f"--variant {spec!r}: expected NAME:OXIDICOM_X=VALUE,...")
+            env[key] = value
+        if not name or name in RECEIVER_NAMES:
+            raise UsageError(f"--variant {spec!r}: needs a new receiver name")
+        variants[name] = env
+    return variants
 
 
 def _sender(name: str, oxidicom_scu_cmd: str) -> Sender:
@@ -378,6 +401,14 @@ def _parser() -> argparse.ArgumentParser:
         "--oxidicom-cmd", help="receiver command template (default: {python} -m oxidicom)"
     )
     parser.add_argument("--oxidicom-scu-cmd", default=DEFAULT_OXIDICOM_SCU)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:OXIDICOM_X=VALUE,...",
+        help="another oxidicom receiver with these settings, named NAME in --receivers "
+        "(e.g. oxidicom-2w:OXIDICOM_WORKERS=2); repeatable",
+    )
     parser.add_argument("--tmpfs", action="store_true", help="receivers write to /dev/shm")
     parser.add_argument(
         "--scratch", type=Path, help="where receivers write (default: benchmarks/out/scratch)"
@@ -416,7 +447,8 @@ def _validate(args: argparse.Namespace) -> tuple[list[Manifest], list[str]]:
         set_names = parse_set_names(args.sets)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    receiver_names = _names(args.receivers, RECEIVER_NAMES, "receiver(s)")
+    args.variant_env = _variants(args.variant)
+    receiver_names = _names(args.receivers, (*RECEIVER_NAMES, *args.variant_env), "receiver(s)")
     if args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
     if not 4096 <= args.max_pdu <= 131072:
@@ -503,7 +535,10 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             f"(loopback recv + write in {floor.chunk}-byte chunks, see benchmarks/floor.py)\n"
         )
         receivers = _available(
-            _receivers(receiver_names, args.oxidicom_cmd, queue), scratch, args.max_pdu, log_root
+            _receivers(receiver_names, args.oxidicom_cmd, queue, args.variant_env),
+            scratch,
+            args.max_pdu,
+            log_root,
         )
         _warm(manifests, args.data_dir)
         print()

@@ -95,7 +95,7 @@ def send_input(host: str, port: int, fuzz_input: FuzzInput, timeout: float) -> L
                 if isinstance(step, bytes):
                     sock.sendall(step)
             sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, OSError):
             pass  # the server closed first (after an A-ABORT, say): its answer is below
         deadline = started + timeout
         while True:

@@ -97,7 +97,12 @@ class TextFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), record.levelname, record.name, record.getMessage()]
+        message = record.getMessage()
+        if not message.isprintable():
+            # Messages quote what peers send (AE titles...): a newline in one must not
+            # forge a log line, nor an escape sequence drive the terminal.
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        parts = [_timestamp(record), record.levelname, record.name, message]
         parts.extend(f"{key}={_text_value(value)}" for key, value in record_fields(record).items())
         line = " ".join(parts)
         if record.exc_info and not record.exc_text:

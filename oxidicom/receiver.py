@@ -16,8 +16,9 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, cast
 
 from oxidicom.cube.notifier import CubeNotifier
 from oxidicom.dimse.messages import CEchoRQ, CStoreRQ
@@ -307,8 +308,18 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            stop.set()
+        elif signum is signal.SIGINT:  # a second Ctrl-C: the operator does not want to wait
+            log.warning("second SIGINT: aborting the associations still running")
+            server.cut_grace()
+        else:  # orchestrators may repeat SIGTERM: keep shutting down gracefully
+            log.info("already shutting down (send SIGINT to abort what is still running)")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     log.info(
         "listening",
         extra=fields(
@@ -325,15 +336,29 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await stop.wait()
         log.info("shutting down: waiting for associations in flight")
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         await server.close(settings.listener.shutdown_grace)
         if executor is not None:
             executor.shutdown(wait=True)
         await notifier.aclose(timeout=10.0)
         if provider is not None:
             shutdown_tracing(provider)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         log.info("stopped")
+
+
+def event_loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """``asyncio.run`` or ``uvloop.run`` for OXIDICOM_EVENT_LOOP; raises ImportError when
+    uvloop is asked for and not installed."""
+    if choice == "asyncio":
+        return asyncio.run
+    try:
+        import uvloop  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return asyncio.run
+    return cast(Callable[[Coroutine[Any, Any, None]], None], uvloop.run)
 
 
 def main(env: dict[str, str] | None = None) -> int:
@@ -348,6 +373,10 @@ def main(env: dict[str, str] | None = None) -> int:
     for warning in environment_warnings(env):
         log.warning(warning)
     problem = check_files_root(settings)
+    try:
+        run = event_loop_runner(settings.listener.event_loop)
+    except ImportError:
+        problem = "OXIDICOM_EVENT_LOOP: uvloop is not installed (pip install 'oxidicom[uvloop]')"
     if problem is None:
         try:
             tls_context(settings)
@@ -358,9 +387,9 @@ def main(env: dict[str, str] | None = None) -> int:
         return EXIT_CONFIG
     log.info("configuration", extra=fields(**settings.to_env()))
     if settings.listener.workers > 1:
-        return run_workers(settings)
+        return run_workers(settings, run)
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except OSError as error:  # e.g. the port is taken
         log.error("cannot serve: %s", error)  # noqa: TRY400 - one line, not a traceback
         return 1

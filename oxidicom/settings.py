@@ -359,6 +359,7 @@ _LOG_LEVELS = (
     ("warning", logging.WARNING),
     ("error", logging.ERROR),
 )
+_EVENT_LOOPS = (("auto", "auto"), ("asyncio", "asyncio"), ("uvloop", "uvloop"))
 _LOG_FORMATS = (("text", "text"), ("json", "json"))
 
 
@@ -588,6 +589,14 @@ class ListenerSettings:
     )
     workers: Annotated[int, _IntRange(1, 256)] = attrs.field(
         metadata=_env("OXIDICOM_WORKERS", "processes sharing the TCP port (with SO_REUSEPORT)", "1")
+    )
+    event_loop: Annotated[str, _Choice(_EVENT_LOOPS)] = attrs.field(
+        metadata=_env(
+            "OXIDICOM_EVENT_LOOP",
+            "`auto` (uvloop when the `oxidicom[uvloop]` extra is installed, else asyncio's own), "
+            "`asyncio` or `uvloop`",
+            "auto",
+        )
     )
     shutdown_grace: Seconds = attrs.field(
         metadata=_env(

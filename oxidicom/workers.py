@@ -8,23 +8,26 @@ unexpectedly (at most once per second), and exits when all have stopped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from oxidicom.settings import Settings
 
 log = logging.getLogger("oxidicom.workers")
 
+Runner = Callable[[Coroutine[Any, Any, None]], None]
 
-def _run_worker(settings: Settings) -> int:
+
+def _run_worker(settings: Settings, run: Runner) -> int:
     from oxidicom.receiver import serve  # noqa: PLC0415 - receiver imports this module
 
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except OSError as error:
         log.error("worker %d cannot serve: %s", os.getpid(), error)  # noqa: TRY400
         return 1
@@ -34,18 +37,20 @@ def _run_worker(settings: Settings) -> int:
     return 0
 
 
-def _spawn(settings: Settings) -> int:
+def _spawn(settings: Settings, run: Runner) -> int:
     pid = os.fork()
     if pid == 0:  # the worker
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        code = _run_worker(settings)
+        code = _run_worker(settings, run)
         logging.shutdown()
         os._exit(code)
     return pid
 
 
-def run_workers(settings: Settings) -> int:
+def run_workers(settings: Settings, run: Runner) -> int:
+    """Start ``OXIDICOM_WORKERS`` receivers, each running :func:`serve` with ``run``
+    (``asyncio.run`` or ``uvloop.run``); return the exit code once all have stopped."""
     count = settings.listener.workers
     stopping = False
 
@@ -60,7 +65,7 @@ def run_workers(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for _ in range(count):
-        workers[_spawn(settings)] = time.monotonic()
+        workers[_spawn(settings, run)] = time.monotonic()
     log.info("started %d worker processes: %s", count, sorted(workers))
     exit_code = 0
     while workers:
@@ -78,5 +83,5 @@ def run_workers(settings: Settings) -> int:
         log.error("worker %d exited with %d; restarting it", pid, code)
         if started is not None and time.monotonic() - started < 1.0:
             time.sleep(1.0)
-        workers[_spawn(settings)] = time.monotonic()
+        workers[_spawn(settings, run)] = time.monotonic()
     return exit_code

@@ -28,6 +28,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from oxidicom.storage.events import InstanceStored
+from oxidicom.storage.layout import trim
 
 REGISTER_PACS_SERIES: Final = "pacsfiles.tasks.register_pacs_series"
 
@@ -44,10 +45,11 @@ _T = TypeVar("_T")
 
 
 def clean_text(value: str | None) -> str | None:
-    """A DICOM text value as CUBE stores it: NULs removed, then trimmed; ``None`` stays."""
+    """A DICOM text value as CUBE stores it: NULs removed, then trimmed as Rust's
+    ``str::trim`` does (like the path rules); ``None`` stays."""
     if value is None:
         return None
-    value = value.replace("\0", "").strip()
+    value = trim(value.replace("\0", ""))
     # Lone surrogates (undecodable bytes) cannot travel as UTF-8: keep the rest of the text.
     return value.encode("utf-8", errors="replace").decode("utf-8")
 

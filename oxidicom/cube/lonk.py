@@ -32,7 +32,20 @@ UNKNOWN_SERIES: Final = "UNKNOWN"
 
 _U32_MAX: Final = 0xFFFFFFFF
 _PROGRESS: Final = struct.Struct("<BI")
-_SUBJECT_TABLE: Final = str.maketrans({" ": "_", ".": "_", "*": "_", ">": "_", "\0": None})
+_SUBJECT_TABLE: Final = str.maketrans(
+    {
+        " ": "_",
+        ".": "_",
+        "*": "_",
+        ">": "_",
+        "\0": None,
+        # Beyond the contract: other white space and control characters are not allowed in a
+        # NATS subject either (the message would be refused). Valid AE titles and UIDs never
+        # contain them, so CUBE's subscriptions are unaffected.
+        **{chr(code): "_" for code in (*range(1, 0x20), 0x7F) if code != 0},
+        **{character: "_" for character in "\u0085\u00a0\u2028\u2029"},
+    }
+)
 
 
 def progress(count: int) -> bytes:
@@ -57,7 +70,8 @@ def subject(root: str, pacs: str, series_instance_uid: str) -> str:
 
 
 def subject_token(text: str) -> str:
-    """Make ``text`` one plain NATS token: drop NUL, replace space ``.`` ``*`` ``>`` by ``_``."""
+    """Make ``text`` one plain NATS token: drop NUL, replace space ``.`` ``*`` ``>`` (and
+    any other white space or control character) by ``_``."""
     return text.translate(_SUBJECT_TABLE)
 
 

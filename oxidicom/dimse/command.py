@@ -102,61 +102,71 @@ class CommandError(ValueError):
 
 
 def decode_command(data: bytes | memoryview) -> dict[int, CommandValue]:
-    """Elements of a command set by tag; elements of other groups are an error."""
+    """Elements of a command set by tag; elements of other groups are an error.
+
+    One loop, values decoded in place: it runs for every message (twice per instance).
+    """
     elements: dict[int, CommandValue] = {}
     pos, end = 0, len(data)
+    unpack_header = _ELEMENT_HEADER.unpack_from
+    vrs = _VR
     while pos < end:
         if end - pos < 8:
             raise CommandError(f"command set ends inside an element header at byte {pos}")
-        group, element, length = _ELEMENT_HEADER.unpack_from(data, pos)
+        group, element, length = unpack_header(data, pos)
         pos += 8
-        tag = group << 16 | element
         if group != 0x0000:
             raise CommandError(f"element ({group:04X},{element:04X}) in a command set")
+        tag = element  # group 0000
         if tag in elements:
             raise CommandError(f"element (0000,{element:04X}) appears twice")
         if length > end - pos:
             raise CommandError(
                 f"element (0000,{element:04X}) declares {length} bytes, {end - pos} remain"
             )
-        raw = bytes(data[pos : pos + length])
+        vr = vrs.get(tag)
+        value: CommandValue
+        if vr == "US":
+            if length != 2:
+                raise CommandError(f"(0000,{element:04X}) US of {length} bytes")
+            value = _U16.unpack_from(data, pos)[0]
+        elif vr == "UI":
+            value = bytes(data[pos : pos + length]).rstrip(b"\x00 ").decode("latin-1")
+        elif vr == "UL":
+            if length != 4:
+                raise CommandError(f"(0000,{element:04X}) UL of {length} bytes")
+            value = _U32.unpack_from(data, pos)[0]
+        elif vr in {"AE", "LO"}:
+            value = bytes(data[pos : pos + length]).decode("latin-1").strip(" \x00")
+        elif vr == "AT":
+            if length % 4:
+                raise CommandError(f"(0000,{element:04X}) AT of {length} bytes")
+            pairs = struct.unpack_from(f"<{length // 2}H", data, pos)
+            value = tuple(pairs[i] << 16 | pairs[i + 1] for i in range(0, len(pairs), 2))
+        else:
+            value = bytes(data[pos : pos + length])
+        elements[tag] = value
         pos += length
-        elements[tag] = _decode_value(tag, raw)
     return elements
-
-
-def _decode_value(tag: int, raw: bytes) -> CommandValue:
-    vr = _VR.get(tag)
-    if vr == "US":
-        if len(raw) != 2:
-            raise CommandError(f"(0000,{tag & 0xFFFF:04X}) US of {len(raw)} bytes")
-        return int(_U16.unpack(raw)[0])
-    if vr == "UL":
-        if len(raw) != 4:
-            raise CommandError(f"(0000,{tag & 0xFFFF:04X}) UL of {len(raw)} bytes")
-        return int(_U32.unpack(raw)[0])
-    if vr == "AT":
-        if len(raw) % 4:
-            raise CommandError(f"(0000,{tag & 0xFFFF:04X}) AT of {len(raw)} bytes")
-        pairs = struct.unpack(f"<{len(raw) // 2}H", raw)
-        return tuple(pairs[i] << 16 | pairs[i + 1] for i in range(0, len(pairs), 2))
-    if vr == "UI":
-        return raw.rstrip(b"\x00 ").decode("latin-1")
-    if vr in ("AE", "LO"):
-        return raw.decode("latin-1").strip(" \x00")
-    return raw
 
 
 def encode_command(elements: Mapping[int, CommandValue]) -> bytes:
     """Encode elements (CommandGroupLength is computed and put first; do not pass it)."""
-    body = bytearray()
+    parts: list[bytes] = []
+    size = 0
+    pack_header = _ELEMENT_HEADER.pack
     for tag in sorted(elements):
         if tag == Tag.CommandGroupLength:
             continue
-        value = _encode_value(tag, elements[tag])
-        body += _ELEMENT_HEADER.pack(tag >> 16, tag & 0xFFFF, len(value))
-        body += value
-    return _ELEMENT_HEADER.pack(0, 0, 4) + _U32.pack(len(body)) + bytes(body)
+        value = elements[tag]
+        if _VR.get(tag) == "US" and type(value) is int and 0 <= value <= 0xFFFF:
+            raw = _U16.pack(value)  # the common case, inline
+        else:
+            raw = _encode_value(tag, value)
+        parts.append(pack_header(tag >> 16, tag & 0xFFFF, len(raw)))
+        parts.append(raw)
+        size += 8 + len(raw)
+    return _ELEMENT_HEADER.pack(0, 0, 4) + _U32.pack(size) + b"".join(parts)
 
 
 def _encode_value(tag: int, value: CommandValue) -> bytes:

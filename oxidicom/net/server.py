@@ -14,6 +14,7 @@ import collections
 import logging
 import ssl
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -63,6 +64,7 @@ class DicomServer:
         self._server: asyncio.Server | None = None
         self._connections: set[AcceptorProtocol] = set()
         self._per_peer: collections.Counter[str] = collections.Counter()
+        self._grace_cut = asyncio.Event()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -97,20 +99,37 @@ class DicomServer:
         await self._server.serve_forever()
 
     async def close(self, grace: float = 30.0) -> None:
-        """Stop accepting; give associations in flight ``grace`` seconds; abort the rest."""
+        """Stop accepting; give associations in flight ``grace`` seconds (or until
+        :meth:`cut_grace`); abort the rest."""
         if self._server is not None:
             self._server.close()
-        pending = [conn.finished for conn in self._connections]
-        if pending:
-            log.info("waiting up to %gs for %d association(s) to finish", grace, len(pending))
-            _, still_running = await asyncio.wait(pending, timeout=grace)
-            if still_running:
-                log.warning("aborting %d association(s) still running", len(still_running))
+        if self._connections:
+            log.info(
+                "waiting up to %gs for %d association(s) to finish", grace, len(self._connections)
+            )
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace
+            while self._connections and not self._grace_cut.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                cut: asyncio.Future[Any] = asyncio.ensure_future(self._grace_cut.wait())
+                waiters: set[asyncio.Future[Any]] = {conn.finished for conn in self._connections}
+                await asyncio.wait(
+                    {*waiters, cut}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                cut.cancel()
+            if self._connections:
+                log.warning("aborting %d association(s) still running", len(self._connections))
                 for conn in list(self._connections):
                     conn.shutdown()
                 await asyncio.wait([conn.finished for conn in self._connections], timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def cut_grace(self) -> None:
+        """End the grace period of a running :meth:`close` now."""
+        self._grace_cut.set()
 
     async def __aenter__(self) -> DicomServer:
         await self.start()

@@ -10,8 +10,9 @@ Pixel Data is never looked at.
 
 The reader holds at most the kept values (each capped at 64 KiB) and one partial
 element header. For deflated transfer syntaxes it inflates incrementally, at most
-``_INFLATE_STEP`` bytes at a time, and stops inflating once done, so a decompression
-bomb costs time proportional to the part of it we must walk, never memory.
+``_INFLATE_STEP`` bytes at a time, stops inflating once done, and gives up (the data set is
+malformed) past :data:`MAX_INFLATED` bytes, so a decompression bomb costs neither memory
+nor more than a moment of CPU.
 
 It is a parser only: no I/O, and ``feed`` never raises on bad input. Malformed data
 makes it ``done``; :meth:`HeaderReader.result` then raises :class:`HeaderError`.
@@ -36,7 +37,7 @@ from oxidicom.storage.events import InstanceTags
 from oxidicom.storage.text import decode_ascii, decode_text, python_encodings
 from oxidicom.storage.transfer_syntax import dataset_encoding
 
-__all__ = ["MAX_VALUE_LENGTH", "HeaderError", "HeaderReader"]
+__all__ = ["MAX_INFLATED", "MAX_VALUE_LENGTH", "HeaderError", "HeaderReader"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ MAX_VALUE_LENGTH: Final = 64 * 1024
 """Longest value we keep; a longer one for a tag we need means a broken data set."""
 
 _INFLATE_STEP: Final = 64 * 1024
+MAX_INFLATED: Final = 64 * 1024 * 1024
+"""Most inflated bytes walked to reach the header's end: a deflate bomb (1000:1) placed before
+the tags would otherwise cost seconds of CPU per megabyte received, on the event loop."""
 _UNDEFINED: Final = 0xFFFFFFFF
 _NEVER: Final = 1 << 62
 _ITEM: Final = 0xFFFEE000
@@ -136,6 +140,7 @@ class HeaderReader:
         self._top = _STRUCTS[_Codec(encoding.implicit_vr, encoding.little_endian)]
         self._structs = self._top
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if encoding.deflated else None
+        self._inflated = 0
         self._done = False
         self._error: str | None = None
         self._result: InstanceTags | None = None
@@ -188,6 +193,10 @@ class HeaderReader:
                 self._fail(f"invalid deflate data ({error})")
                 break
             if self._walk(out):
+                break
+            self._inflated += len(out)
+            if self._inflated > MAX_INFLATED:
+                self._fail(f"the data set inflates past {MAX_INFLATED} bytes before its header")
                 break
             pending = inflater.unconsumed_tail
             # A full step may leave output inside zlib even without pending input.
@@ -250,6 +259,12 @@ class HeaderReader:
                 else:
                     pos += take
             else:
+                if self._depth == 0 and not self._first_element:
+                    pos = self._top_level(data, pos, end)
+                    if self._done:
+                        return True
+                    if pos >= end:
+                        break
                 self._element_start = self._position + pos
                 used = self._header(data, pos, end - pos)
                 if used:
@@ -261,6 +276,32 @@ class HeaderReader:
                 return True
         self._position += end
         return False
+
+    def _top_level(self, data: bytes | bytearray | memoryview, pos: int, end: int) -> int:
+        """Walk whole top-level elements with a short header and a defined length (nearly all
+        of a header) in a tight loop; return where the general path must take over."""
+        structs = self._structs
+        values = self._values
+        implicit = structs.implicit_vr
+        unpack = (structs.implicit_header if implicit else structs.explicit_header).unpack_from
+        while end - pos >= 8:
+            if implicit:
+                group, element, length = unpack(data, pos)
+            else:
+                group, element, vr, length = unpack(data, pos)
+                if vr in _LONG_VRS:
+                    return pos
+            tag = group << 16 | element
+            if tag > _LAST_WANTED:
+                self._finish()
+                return pos + 8
+            stop = pos + 8 + length
+            if group == 0xFFFE or length == _UNDEFINED or stop > end or length > MAX_VALUE_LENGTH:
+                return pos
+            if tag in _WANTED:
+                values[tag] = bytes(data[pos + 8 : stop])
+            pos = stop
+        return pos
 
     def _header(self, buf: bytes | bytearray | memoryview, off: int, avail: int) -> int:
         """Act on the element at ``buf[off:off + avail]``; return the bytes used, 0 if its

@@ -221,7 +221,7 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
 
 
 @functools.lru_cache(maxsize=1024)
-def series_folder(
+def series_folder(  # noqa: PLR0917 - positional: the arguments are the cache key
     calling_aet: str,
     patient_id: str,
     patient_name: str | None,

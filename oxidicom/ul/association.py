@@ -39,6 +39,7 @@ from oxidicom.ul.events import (
 )
 from oxidicom.ul.framer import Framer, FramingError, PDataStarted, PduReceived
 from oxidicom.ul.fsm import LOCAL_PRIMITIVES, TRANSITIONS, Action, Event, State
+from oxidicom.ul.items import PresentationContextRQ
 from oxidicom.ul.pdus import (
     AAbort,
     AAssociateAC,
@@ -285,7 +286,9 @@ class Association:
     ) -> None:
         """P-DATA request (Evt9): one PDV in one P-DATA-TF, ``data`` sent without a copy."""
         self._now = now
-        self._check(Event.EVT9)
+        action = TRANSITIONS.get((self.state, Event.EVT9))
+        if action is None:
+            self._check(Event.EVT9)  # raises, with the full explanation
         if context_id not in self.contexts:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
         limit = self.max_data_length
@@ -295,7 +298,12 @@ class Association:
                 f"({self.peer_max_length}); fragment it"
             )
         header = pdata_header(context_id, is_command, is_last, len(data))
-        self._handle(Event.EVT9, Stimulus(self.role, data=(header, data)))
+        if action is Action.DT_1 or action is Action.AR_7:
+            # By the table: send the P-DATA-TF PDU, state unchanged. Taken without the
+            # generic effect loop, as on the receiving side: it runs once per PDU sent.
+            self._outgoing += (header, data)
+        else:
+            self._handle(Event.EVT9, Stimulus(self.role, data=(header, data)))
 
     def release(self, now: float) -> None:
         """A-RELEASE request (Evt11)."""
@@ -393,7 +401,10 @@ def _agreed_contexts(
 ) -> dict[int, AcceptedContext]:
     """The accepted contexts, checking that ``response`` answers what ``request`` proposed."""
     error = LocalProtocolError if local_error else RemoteProtocolError
-    proposed = {context.context_id: context for context in request.presentation_contexts}
+    proposed: dict[int, PresentationContextRQ] = {}
+    for context in request.presentation_contexts:
+        # A repeated ID is answered for its first proposal (negotiation.answer_contexts).
+        proposed.setdefault(context.context_id, context)
     agreed: dict[int, AcceptedContext] = {}
     for answer in response.presentation_contexts:
         proposal = proposed.get(answer.context_id)

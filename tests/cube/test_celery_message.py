@@ -19,6 +19,7 @@ from oxidicom.cube.celery_message import (
     task_message,
 )
 from oxidicom.storage.events import AssociationInfo, InstanceStored, InstanceTags
+from oxidicom.storage.layout import trim
 from tests.peers.celery_stub_app import register_pacs_series
 
 ASSOCIATION = AssociationInfo("01J0000000000000000000000", "OXITESTORTHANC", "ChRIS", "::1", 4242)
@@ -176,7 +177,7 @@ def test_clean_text_is_trimmed_utf8_without_nul(text: str) -> None:
     cleaned = clean_text(text)
     assert cleaned is not None
     assert "\0" not in cleaned
-    assert cleaned == cleaned.strip()
+    assert cleaned == trim(cleaned)  # Rust's str::trim, as the path rules
     cleaned.encode("utf-8")
 
 

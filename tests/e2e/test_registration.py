@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydicom import dcmread
 
 from tests.e2e.checks import Registrations, files_from

@@ -63,10 +63,12 @@ class Receiver:
             popen.send_signal(signal.SIGTERM)
             try:
                 popen.wait(timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as error:
                 popen.kill()
                 popen.wait()
-                raise AssertionError(f"receiver ignored SIGTERM for {timeout}s:\n{self.log()}")
+                raise AssertionError(
+                    f"receiver ignored SIGTERM for {timeout}s:\n{self.log()}"
+                ) from error
         return popen.returncode
 
     def kill(self) -> None:
