@@ -556,6 +556,7 @@ FULL_ENV = {
     "OXIDICOM_ALLOWED_PEERS": "10.0.0.0/8,::1",
     "OXIDICOM_WORKERS": "2",
     "OXIDICOM_SHUTDOWN_GRACE": "5m",
+    "OXIDICOM_EVENT_LOOP": "asyncio",
     "OXIDICOM_TLS_CERT": "/c.pem",
     "OXIDICOM_TLS_KEY": "/k.pem",
     "OXIDICOM_TLS_CA": "/ca.pem",

@@ -10,6 +10,7 @@ must get that registration exactly once.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,9 @@ STUDY = {"PatientID": "OUTAGE1", "PatientName": "Broker^Down", "StudyDate": "202
 async def test_registration_survives_broker_outage_and_crash(
     request: pytest.FixtureRequest, tmp_path: Path, celery_worker: CeleryWorker
 ) -> None:
+    # The session's Celery worker is shared: AE titles of our own pick out our tasks.
+    unique = uuid.uuid4().hex[:8].upper()
+    outage_aet, sentinel_aet = f"OUTAGE{unique}", f"SENTINEL{unique}"
     proxy = BrokerProxy(RABBITMQ_PORT)
     await proxy.start()
     files_root = tmp_path / "files"
@@ -60,33 +64,34 @@ async def test_registration_survives_broker_outage_and_crash(
         outbox = files_root / ".oxidicom" / "outbox"
 
         result = await asyncio.to_thread(
-            storescu, first.host, first.port, series, calling_aet="OUTAGE"
+            storescu, first.host, first.port, series, calling_aet=outage_aet
         )
 
         result.check()
         await until(lambda: any(outbox.rglob("*.json")), "the registration in the outbox")
         first.kill()
-        assert registered("OUTAGE") == []
+        assert registered(outage_aet) == []
         second = await start(root_subject=first.root_subject)
         await proxy.restore()
         # The new receiver may have tried RabbitMQ before the proxy was back, and backs off
         # (up to 30 s between attempts) before it tries again.
         await celery_worker.wait_for_tasks(
-            1, where=lambda t: t.kwargs["pacs_name"] == "OUTAGE", timeout=90
+            1, where=lambda t: t.kwargs["pacs_name"] == outage_aet, timeout=90
         )
         # A later series through the same path: once its registration is in, a duplicate
         # of the first (published before it) would be too.
         sentinel = write_series(tmp_path / "sentinel", STUDY, 1)
         await asyncio.to_thread(
-            storescu, second.host, second.port, sentinel, calling_aet="SENTINEL"
+            storescu, second.host, second.port, sentinel, calling_aet=sentinel_aet
         )
-        await celery_worker.wait_for_tasks(1, where=lambda t: t.kwargs["pacs_name"] == "SENTINEL")
+        await celery_worker.wait_for_tasks(1, where=lambda t: t.kwargs["pacs_name"] == sentinel_aet)
 
-        [task] = registered("OUTAGE")
+        [task] = registered(outage_aet)
         first_instance = dcmread(series[0], stop_before_pixels=True)
-        assert task.kwargs == expected_registration("OUTAGE", first_instance, ndicom=3)
+        assert task.kwargs == expected_registration(outage_aet, first_instance, ndicom=3)
         assert second.stop() == 0
-        assert not any(outbox.rglob("*.json")), "delivered registrations stay in the outbox"
+        left = sorted(str(path.relative_to(outbox)) for path in outbox.rglob("*.json"))
+        assert not left, f"delivered registrations stay in the outbox: {left}\n{second.log()}"
     finally:
         for receiver in receivers:
             receiver.kill()

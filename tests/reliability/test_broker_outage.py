@@ -30,7 +30,7 @@ from tests.reliability.support import Instance, make_series, store_all
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 EXTRA_OUTAGE = float(os.environ.get("OXIDICOM_TEST_OUTAGE_SECONDS", "0"))
-AET = "OUTAGE"
+AET = f"OUTAGE{uuid.uuid4().hex[:8].upper()}"  # the Celery worker is shared
 
 
 async def _store(receiver: Receiver, series: list[Instance]) -> None:
