@@ -62,6 +62,9 @@ DCMTK_BITPRESERVING = Receiver(
     "dcmtk-bitpreserving", ("storescp", "+B", *_STORESCP_COMMON, "{port}")
 )
 DCMTK_DEFAULT = Receiver("dcmtk-default", ("storescp", *_STORESCP_COMMON, "{port}"))
+# Without --fork storescp serves one association at a time; with it, each association gets
+# a child process: DCMTK's way to use several cores (for --sender parallel-storescu).
+DCMTK_FORK = Receiver("dcmtk-fork", ("storescp", "+B", "--fork", *_STORESCP_COMMON, "{port}"))
 # pynetdicom's app accepts every transfer syntax it knows by default; its 30 s network and
 # DIMSE timeouts are raised so that a slow 512 MB transfer is measured rather than aborted.
 PYNETDICOM = Receiver(

@@ -40,6 +40,7 @@ from benchmarks.machine import Machine, describe
 from benchmarks.receivers import (
     DCMTK_BITPRESERVING,
     DCMTK_DEFAULT,
+    DCMTK_FORK,
     PYNETDICOM,
     REPO_ROOT,
     Receiver,
@@ -63,6 +64,8 @@ from benchmarks.verify import compare_sample, wait_for_files
 
 OUT_ROOT = Path(__file__).resolve().parent / "out"
 RECEIVER_NAMES = ("dcmtk-bitpreserving", "dcmtk-default", "pynetdicom", "oxidicom")
+"""The default --receivers."""
+OTHER_RECEIVER_NAMES = ("dcmtk-fork",)
 SENDER_NAMES = ("storescu", "parallel-storescu", "oxidicom-scu")
 AMQP_ADDRESS = "amqp://guest:guest@127.0.0.1:5672"
 READY_TIMEOUT = 30.0
@@ -80,6 +83,7 @@ def _receivers(
     known = {
         DCMTK_BITPRESERVING.name: DCMTK_BITPRESERVING,
         DCMTK_DEFAULT.name: DCMTK_DEFAULT,
+        DCMTK_FORK.name: DCMTK_FORK,
         PYNETDICOM.name: PYNETDICOM,
         "oxidicom": oxidicom,
     }
@@ -99,7 +103,7 @@ def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
             if not equals or not key.startswith("OXIDICOM_"):
                 raise UsageError(f"--variant {spec!r}: expected NAME:OXIDICOM_X=VALUE,...")
             env[key] = value
-        if not name or name in RECEIVER_NAMES:
+        if not name or name in (*RECEIVER_NAMES, *OTHER_RECEIVER_NAMES):
             raise UsageError(f"--variant {spec!r}: needs a new receiver name")
         variants[name] = env
     return variants
@@ -448,7 +452,9 @@ def _validate(args: argparse.Namespace) -> tuple[list[Manifest], list[str]]:
     except ValueError as error:
         raise UsageError(str(error)) from error
     args.variant_env = _variants(args.variant)
-    receiver_names = _names(args.receivers, (*RECEIVER_NAMES, *args.variant_env), "receiver(s)")
+    receiver_names = _names(
+        args.receivers, (*RECEIVER_NAMES, *OTHER_RECEIVER_NAMES, *args.variant_env), "receiver(s)"
+    )
     if args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
     if not 4096 <= args.max_pdu <= 131072:
