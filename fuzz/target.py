@@ -54,6 +54,7 @@ from oxidicom.ul.events import (
     AssociationRequested,
     ConnectionClosed,
     PDataChunk,
+    PDataRun,
     ReleaseRequested,
     UserEvent,
 )
@@ -145,12 +146,14 @@ class Acceptor:
         artim_timeout: float = 30.0,
         idle_timeout: float | None = 60.0,
         strict_max_length: bool = False,
+        coalesce_data: bool = True,
     ) -> None:
         self.association = Association(
             Role.ACCEPTOR,
             artim_timeout=artim_timeout,
             idle_timeout=idle_timeout,
             strict_max_length=strict_max_length,
+            coalesce_data=coalesce_data,  # as the receiver runs it
         )
         self.policy = policy
         self.reader = MessageReader()
@@ -241,6 +244,12 @@ class Acceptor:
             if event.context_id not in association.contexts:
                 raise BrokenPropertyError(f"P-DATA on context {event.context_id}, not accepted")
             self._chunk(event)
+        elif type(event) is PDataRun:
+            if state not in _RECEIVING:
+                raise BrokenPropertyError(f"P-DATA indication in {state.value}")
+            if event.context_id not in association.contexts:
+                raise BrokenPropertyError(f"P-DATA on context {event.context_id}, not accepted")
+            self._run(event)
         elif type(event) is AssociationRequested:
             if state is not State.STA3:
                 raise BrokenPropertyError(f"A-ASSOCIATE indication in {state.value}")
@@ -277,6 +286,15 @@ class Acceptor:
             self._reported_aborts.append(event.reason)
 
     # --- DIMSE ---------------------------------------------------------------------------
+
+    def _run(self, run: PDataRun) -> None:
+        result = self.reader.feed_run(run)
+        if result is not run:
+            self._abort()  # a ProtocolViolation
+        elif run.is_last and self._pending is not None:
+            context_id, response = self._pending
+            self._pending = None
+            self._send(context_id, response)
 
     def _chunk(self, chunk: PDataChunk) -> None:
         result = self.reader.feed(chunk)

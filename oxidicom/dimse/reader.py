@@ -1,8 +1,8 @@
 """Turns the Upper Layer's PDV chunks into DIMSE messages, sans-IO.
 
 A command set is small: its fragments are reassembled, up to ``max_command_length``. A data
-set can be any size: its chunks are passed straight through (the very ``PDataChunk``
-objects, so the hot path allocates nothing), for the consumer to stream to disk.
+set can be any size: its chunks are passed straight through (the very ``PDataChunk`` and
+``PDataRun`` objects, so the hot path allocates nothing), for the consumer to stream to disk.
 
 PS3.7 §9.3.1 / PS3.8 Annex E ordering is checked here: a data set only after a command that
 announced one, on the same presentation context, and no command while a data set is due.
@@ -17,7 +17,7 @@ import attrs
 
 from oxidicom.dimse.command import CommandError
 from oxidicom.dimse.messages import Message, decode_message, has_data_set
-from oxidicom.ul.events import PDataChunk
+from oxidicom.ul.events import PDataChunk, PDataRun
 
 DEFAULT_MAX_COMMAND_LENGTH: Final = 64 * 1024
 """A real command set is a few hundred bytes; this bounds what a peer can make us hold."""
@@ -51,7 +51,8 @@ DimseEvent: TypeAlias = CommandReceived | CommandUndecodable | PDataChunk | Prot
 
 
 class MessageReader:
-    """Feed every :class:`PDataChunk` of an association to :meth:`feed`, in order."""
+    """Feed every :class:`PDataChunk` of an association to :meth:`feed` (and every
+    :class:`~oxidicom.ul.events.PDataRun` to :meth:`feed_run`), in order."""
 
     __slots__ = ("_command", "_command_context", "_data_context", "_max_command_length")
 
@@ -73,12 +74,7 @@ class MessageReader:
                 if chunk.is_last:
                     self._data_context = None
                 return chunk
-            if self._data_context is None:
-                return ProtocolViolation("data set fragment without a command announcing one")
-            return ProtocolViolation(
-                f"data set fragment on presentation context {chunk.context_id}, but its "
-                f"command came on {self._data_context}"
-            )
+            return self._misplaced_data(chunk.context_id)
         if self._data_context is not None:
             return ProtocolViolation("command fragment while a data set was expected")
         if self._command_context is not None and chunk.context_id != self._command_context:
@@ -107,3 +103,19 @@ class MessageReader:
         if with_data:
             self._data_context = chunk.context_id
         return CommandReceived(chunk.context_id, message, with_data)
+
+    def feed_run(self, run: PDataRun) -> PDataRun | ProtocolViolation:
+        """The run itself when it continues the data set that is due, else the violation."""
+        if self._data_context == run.context_id:
+            if run.is_last:
+                self._data_context = None
+            return run
+        return self._misplaced_data(run.context_id)
+
+    def _misplaced_data(self, context_id: int) -> ProtocolViolation:
+        if self._data_context is None:
+            return ProtocolViolation("data set fragment without a command announcing one")
+        return ProtocolViolation(
+            f"data set fragment on presentation context {context_id}, but its "
+            f"command came on {self._data_context}"
+        )

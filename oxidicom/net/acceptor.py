@@ -68,6 +68,7 @@ from oxidicom.ul.events import (
     AssociationRequested,
     ConnectionClosed,
     PDataChunk,
+    PDataRun,
     ReleaseConfirmed,
     ReleaseRequested,
     UserEvent,
@@ -126,6 +127,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             artim_timeout=config.artim_timeout,
             idle_timeout=config.idle_timeout,
             strict_max_length=config.strict_max_length,
+            coalesce_data=True,
         )
         self._reader = MessageReader()
         self._transport: asyncio.Transport | None = None
@@ -213,7 +215,6 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         """Handle every event the association has, unless something makes us wait."""
         association = self._association
         reader = self._reader
-        batch = self._batch
         while not self._blocked:
             event = association.next_event()
             if event is None:
@@ -223,7 +224,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 if result is event:
                     operation = self._operation
                     if operation is not None and operation.sink is not None:
-                        batch.append(event.data)
+                        # Not a local alias: a flush above replaced the list.
+                        self._batch.append(event.data)
                         self._batch_bytes += len(event.data)
                         self._stats.data_set_bytes += len(event.data)
                     if event.is_last:
@@ -233,6 +235,21 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 elif result is not None:
                     self._flush_batch()
                     self._dimse_event(result)
+            elif type(event) is PDataRun:
+                run = reader.feed_run(event)
+                if type(run) is ProtocolViolation:
+                    self._flush_batch()
+                    self._dimse_event(run)
+                else:
+                    operation = self._operation
+                    if operation is not None and operation.sink is not None:
+                        chunks = event.chunks
+                        size = sum(map(len, chunks))
+                        self._batch += chunks
+                        self._batch_bytes += size
+                        self._stats.data_set_bytes += size
+                    if event.is_last:
+                        self._flush_batch(then=self._finish_operation)
             else:
                 self._flush_batch()
                 self._ul_event(event)

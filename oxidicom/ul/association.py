@@ -35,6 +35,7 @@ from oxidicom.ul.events import (
     Aborted,
     ConnectionClosed,
     PDataChunk,
+    PDataRun,
     UserEvent,
 )
 from oxidicom.ul.framer import Framer, FramingError, PDataStarted, PduReceived
@@ -82,7 +83,9 @@ class Association:
     after a reject, release or abort). ``idle_timeout``, not part of PS3.8, aborts an
     association whose peer sends nothing for that long while it is the peer's turn.
     ``strict_max_length`` aborts on a P-DATA-TF longer than our Maximum Length Received;
-    without it such PDUs are accepted up to the framer's hard cap.
+    without it such PDUs are accepted up to the framer's hard cap. ``coalesce_data`` hands
+    over data set PDVs of consecutive PDUs as :class:`~oxidicom.ul.events.PDataRun` events
+    (fewer events for a receiver that streams data sets; see there).
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class Association:
         artim_timeout: float = 30.0,
         idle_timeout: float | None = None,
         strict_max_length: bool = False,
+        coalesce_data: bool = False,
     ) -> None:
         self.role = role
         self.state = State.STA1
@@ -113,7 +117,7 @@ class Association:
         self._artim_deadline: float | None = None
         self._idle_deadline: float | None = None
         self._now = 0.0
-        self._framer = Framer(strict=strict_max_length)
+        self._framer = Framer(strict=strict_max_length, coalesce=coalesce_data)
         self._events: deque[UserEvent] = deque()
         self._outgoing: list[bytes | memoryview] = []
         self._deliver = False
@@ -170,13 +174,7 @@ class Association:
                 if self._deliver:
                     if item.context_id in self.contexts:
                         return item
-                    self._remote_error(
-                        RemoteProtocolError(
-                            f"PDV on presentation context {item.context_id}, which was not "
-                            "accepted",
-                            AbortReason.INVALID_PDU_PARAMETER_VALUE,
-                        )
-                    )
+                    self._unaccepted_context(item.context_id)
             elif type(item) is PDataStarted:
                 # Evt10, by the table. The P-DATA indication (DT-2 in Sta6, AR-6 in Sta7) is
                 # taken here without the generic effect loop: it runs once per PDU, and its
@@ -186,11 +184,30 @@ class Association:
                 else:
                     self._deliver = False
                     self._handle(Event.EVT10, self._bare)
+            elif type(item) is PDataRun:
+                # One Evt10 per PDU of the run. DT-2 and AR-6 leave the state as it is, so
+                # one look at the table serves them all; in any other state the first one
+                # ends the association (to Sta13) and Sta13 ignores the rest (AA-6).
+                self._deliver = False
+                if TRANSITIONS.get((self.state, Event.EVT10)) not in _PDATA_INDICATIONS:
+                    self._handle(Event.EVT10, self._bare)
+                elif item.context_id in self.contexts:
+                    return item
+                else:
+                    self._unaccepted_context(item.context_id)
             elif type(item) is PduReceived:
                 self._pdu_received(item)
             else:
                 assert type(item) is FramingError
                 self._remote_error(item.error)
+
+    def _unaccepted_context(self, context_id: int) -> None:
+        self._remote_error(
+            RemoteProtocolError(
+                f"PDV on presentation context {context_id}, which was not accepted",
+                AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+        )
 
     def data_to_send(self) -> list[bytes | memoryview]:
         """Bytes to write, in order, since the last call."""

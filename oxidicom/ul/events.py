@@ -3,7 +3,8 @@
 These are the PS3.8 indication and confirmation primitives (A-ASSOCIATE indication, A-RELEASE
 confirmation, A-P-ABORT...), plus :class:`PDataChunk`, the streaming form of the P-DATA
 indication: a P-DATA-TF's PDVs are handed over piece by piece as bytes arrive, never
-reassembled, so that an instance of any size flows through in constant memory.
+reassembled, so that an instance of any size flows through in constant memory
+(:class:`PDataRun`, when asked for, hands over the data PDVs of many PDUs at once).
 """
 
 from __future__ import annotations
@@ -49,6 +50,24 @@ class PDataChunk(NamedTuple):
     is_command: bool
     is_last: bool
     data: memoryview
+
+
+class PDataRun(NamedTuple):
+    """Data set fragments of several whole P-DATA-TF PDUs that were in one buffer, in order.
+
+    Given only by an :class:`~oxidicom.ul.association.Association` made with
+    ``coalesce_data=True``, in place of the :class:`PDataChunk` events of PDUs that each
+    carry one data set PDV filling them, all on the same presentation context, one after the
+    other: a large data set sent in small PDUs then costs one event per read rather than one
+    per PDU. Anything else (commands, PDUs with several PDVs, partial PDUs) still comes as
+    :class:`PDataChunk`. ``chunks`` are views into the buffer given to ``receive_data``, with
+    the same lifetime as :attr:`PDataChunk.data`; ``is_last`` is the last PDV's bit 1 (no
+    earlier PDV of the run has it).
+    """
+
+    context_id: int
+    is_last: bool
+    chunks: list[memoryview]
 
 
 @attrs.frozen
@@ -103,6 +122,7 @@ UserEvent: TypeAlias = (
     | AssociationAccepted
     | AssociationRejected
     | PDataChunk
+    | PDataRun
     | ReleaseRequested
     | ReleaseConfirmed
     | Aborted

@@ -19,7 +19,7 @@ from typing import Final, NamedTuple, TypeAlias
 
 from oxidicom.ul.constants import PDU_HEADER_LENGTH, PDV_HEADER_LENGTH, AbortReason, PduType
 from oxidicom.ul.errors import RemoteProtocolError
-from oxidicom.ul.events import PDataChunk
+from oxidicom.ul.events import PDataChunk, PDataRun
 
 HARD_PDU_LENGTH_CAP: Final = 16 * 1024 * 1024
 """Largest P-DATA-TF accepted in lenient mode, whatever we advertised (16 MiB)."""
@@ -32,6 +32,8 @@ _FIXED_BODY_TYPES: Final = frozenset(
 )
 _HEADER = struct.Struct(">BxI")
 _PDV_HEADER = struct.Struct(">IBB")
+_PDATA_HEADERS = struct.Struct(">BxIIBB")
+"""A P-DATA-TF header followed by its first PDV header (12 bytes)."""
 
 
 class PDataStarted(NamedTuple):
@@ -51,7 +53,7 @@ class FramingError(NamedTuple):
     error: RemoteProtocolError
 
 
-FramerEvent: TypeAlias = PDataStarted | PDataChunk | PduReceived | FramingError
+FramerEvent: TypeAlias = PDataStarted | PDataChunk | PDataRun | PduReceived | FramingError
 
 
 class Framer:
@@ -60,11 +62,15 @@ class Framer:
     The parse position is a bound method (``_step``): one of ``_pdu_header``,
     ``_pdu_body``, ``_pdv_header``, ``_pdv_data`` or ``_failed_step``. This is the per-PDU
     hot path of the receiver, so headers are unpacked in place (``unpack_from``, no slices)
-    and a PDV that is already complete in the buffer goes out in one step.
+    and a PDV that is already complete in the buffer goes out in one step. With
+    ``coalesce``, whole P-DATA-TF PDUs that each hold one data set PDV on the same context
+    come out together as one :class:`~oxidicom.ul.events.PDataRun` (no PDataStarted: each
+    of them is an Evt10 all the same).
     """
 
     __slots__ = (
         "_buffer",
+        "_coalesce",
         "_context_id",
         "_failed",
         "_header",
@@ -80,7 +86,9 @@ class Framer:
         "_view",
     )
 
-    def __init__(self, *, max_pdata_length: int = 0, strict: bool = False) -> None:
+    def __init__(
+        self, *, max_pdata_length: int = 0, strict: bool = False, coalesce: bool = False
+    ) -> None:
         self._view: memoryview = memoryview(b"")
         self._pos = 0
         self._header = bytearray()
@@ -97,6 +105,7 @@ class Framer:
         self._is_last = False
         self._max_pdata_length = max_pdata_length
         self._strict = strict
+        self._coalesce = coalesce
 
     def set_max_pdata_length(self, max_length: int, *, strict: bool | None = None) -> None:
         """Our Maximum Length Received (0 = no limit), once we have advertised it."""
@@ -178,23 +187,13 @@ class Framer:
                 return None
             pdu_type, length = _HEADER.unpack_from(*where)
         if pdu_type == 0x04:  # P-DATA-TF
-            if length > self._max_pdata_length > 0 and self._strict:
-                return self._fail(
-                    f"P-DATA-TF of {length} bytes exceeds our maximum length "
-                    f"{self._max_pdata_length}",
-                    AbortReason.INVALID_PDU_PARAMETER_VALUE,
-                )
-            if length > HARD_PDU_LENGTH_CAP and length > self._max_pdata_length:
-                return self._fail(
-                    f"P-DATA-TF of {length} bytes exceeds the hard cap of "
-                    f"{HARD_PDU_LENGTH_CAP} bytes",
-                    AbortReason.INVALID_PDU_PARAMETER_VALUE,
-                )
-            if length < PDV_HEADER_LENGTH:
-                return self._fail(
-                    f"P-DATA-TF of {length} bytes cannot hold a PDV item",
-                    AbortReason.INVALID_PDU_PARAMETER_VALUE,
-                )
+            problem = self._pdata_length_problem(length)
+            if problem is not None:
+                return self._fail(problem, AbortReason.INVALID_PDU_PARAMETER_VALUE)
+            if self._coalesce:
+                run = self._data_run(length)
+                if run is not None:
+                    return run
             self._pdu_remaining = length
             self._step = self._pdv_header
             return PDataStarted(length)
@@ -219,6 +218,59 @@ class Framer:
         self._pdu_remaining = length
         self._step = self._pdu_body
         return self._pdu_body()
+
+    def _pdata_length_problem(self, length: int) -> str | None:
+        """Why a P-DATA-TF of ``length`` bytes must be refused, or None."""
+        if length > self._max_pdata_length > 0 and self._strict:
+            return (
+                f"P-DATA-TF of {length} bytes exceeds our maximum length {self._max_pdata_length}"
+            )
+        if length > HARD_PDU_LENGTH_CAP and length > self._max_pdata_length:
+            return (
+                f"P-DATA-TF of {length} bytes exceeds the hard cap of {HARD_PDU_LENGTH_CAP} bytes"
+            )
+        if length < PDV_HEADER_LENGTH:
+            return f"P-DATA-TF of {length} bytes cannot hold a PDV item"
+        return None
+
+    def _data_run(self, length: int) -> PDataRun | None:
+        """The P-DATA-TF whose header was just read, and the ones after it, as one run: each
+        whole in the buffer, one data set PDV filling it, same context, none after the last
+        fragment. None if the first does not qualify (the PDV path takes it).
+
+        A PDU that does not qualify ends the run and is read the ordinary way next, with
+        every check (lengths included) made there.
+        """
+        view, pos = self._view, self._pos
+        end = len(view)
+        if end - pos < length:
+            return None
+        item_length, context_id, control = _PDV_HEADER.unpack_from(view, pos)
+        if item_length != length - 4 or control & 1:
+            return None
+        chunks = [view[pos + PDV_HEADER_LENGTH : pos + length]]
+        pos += length
+        is_last = control & 2
+        unpack = _PDATA_HEADERS.unpack_from
+        largest = max(HARD_PDU_LENGTH_CAP, self._max_pdata_length)
+        if self._strict and self._max_pdata_length:
+            largest = self._max_pdata_length
+        while not is_last and end - pos >= 12:
+            pdu_type, length, item_length, next_context, control = unpack(view, pos)
+            if (
+                pdu_type != 0x04
+                or next_context != context_id
+                or control & 1
+                or item_length != length - 4
+                or end - pos - PDU_HEADER_LENGTH < length
+                or not PDV_HEADER_LENGTH <= length <= largest
+            ):
+                break
+            chunks.append(view[pos + 12 : pos + PDU_HEADER_LENGTH + length])
+            pos += PDU_HEADER_LENGTH + length
+            is_last = control & 2
+        self._pos = pos
+        return PDataRun(context_id, bool(is_last), chunks)
 
     def _pdu_body(self) -> FramerEvent | None:
         view, pos = self._view, self._pos

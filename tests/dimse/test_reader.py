@@ -16,7 +16,7 @@ from oxidicom.dimse.reader import (
     MessageReader,
     ProtocolViolation,
 )
-from oxidicom.ul.events import PDataChunk
+from oxidicom.ul.events import PDataChunk, PDataRun
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 STORE = CStoreRQ(7, CT, "1.2.3.4")
@@ -59,6 +59,31 @@ def test_data_set_chunks_are_passed_through_as_the_same_objects() -> None:
         expecting.append(reader.expecting_data_set)
     assert expecting == [True, True, True, False]
     assert reader.feed(command(1, encode_message(ECHO))) == CommandReceived(1, ECHO, False)
+
+
+def run(context_id: int, *chunks: bytes, last: bool = True) -> PDataRun:
+    return PDataRun(context_id, last, [memoryview(chunk) for chunk in chunks])
+
+
+def test_runs_of_a_data_set_are_passed_through_as_the_same_objects() -> None:
+    reader = MessageReader()
+    reader.feed(command(3, encode_message(STORE)))
+    first, second = run(3, b"a", b"b", last=False), run(3, b"c")
+    assert reader.feed_run(first) is first
+    assert reader.expecting_data_set
+    assert reader.feed_run(second) is second
+    assert not reader.expecting_data_set
+
+
+def test_a_run_without_a_command_or_on_another_context_is_a_violation() -> None:
+    violation = MessageReader().feed_run(run(1, b"x"))
+    assert isinstance(violation, ProtocolViolation)
+    assert "without a command" in violation.detail
+    reader = MessageReader()
+    reader.feed(command(3, encode_message(STORE)))
+    violation = reader.feed_run(run(5, b"x"))
+    assert isinstance(violation, ProtocolViolation)
+    assert "its command came on 3" in violation.detail
 
 
 def test_a_command_longer_than_the_cap_is_a_violation() -> None:

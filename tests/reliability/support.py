@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import attrs
 
@@ -268,6 +268,25 @@ class Scu:
         response = self._response()
         assert isinstance(response, CStoreRSP), response
         return response
+
+    def store_pipelined(self, instances: Sequence[Instance]) -> list[CStoreRSP]:
+        """Every C-STORE in one write, before reading any response (a peer that pipelines)."""
+        for instance in instances:
+            context_id = self.context_for(instance.sop_class_uid)
+            request = CStoreRQ(
+                self._new_message_id(), instance.sop_class_uid, instance.sop_instance_uid
+            )
+            send_message(self.association, context_id, request, time.monotonic())
+            fragment = fragment_length(self.association)
+            data = memoryview(instance.data_set)
+            for start in range(0, len(data), fragment):
+                is_last = start + fragment >= len(data)
+                chunk = data[start : start + fragment]
+                self.association.send_data(context_id, False, is_last, chunk, time.monotonic())
+        self.sock.sendall(b"".join(self.association.data_to_send()))
+        responses = [self._response() for _ in instances]
+        assert all(isinstance(response, CStoreRSP) for response in responses), responses
+        return cast(list[CStoreRSP], responses)
 
     def send_partial(self, instance: Instance, size: int, *, last: bool = False) -> None:
         """C-STORE-RQ and the first ``size`` bytes of the data set (all of it with ``last``)."""

@@ -82,6 +82,26 @@ def test_peer_gone_in_the_middle_of_an_instance_leaves_nothing_of_it(
     follow_up.release()
 
 
+# --- a peer that does not wait for responses -----------------------------------------------
+
+
+def test_c_stores_sent_without_waiting_are_all_stored_whole(
+    receiver_factory: ReceiverFactory,
+) -> None:
+    """Several whole C-STOREs in one write: each data set goes to its own file, complete
+    (they arrive in one read, so one instance ends where the next begins)."""
+    receiver = receiver_factory()
+    series = make_series(3, pixel_bytes=2048)
+    scu = Scu(receiver.host, receiver.port)
+
+    responses = scu.store_pipelined(series)
+    scu.release()
+
+    assert [response.status for response in responses] == [0, 0, 0]
+    stored = sorted(data_set_of(path) for path in stored_files(receiver.files_root))
+    assert stored == sorted(instance.data_set for instance in series)
+
+
 # --- storage that fills up or turns read-only ----------------------------------------------
 
 

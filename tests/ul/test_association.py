@@ -27,6 +27,7 @@ from oxidicom.ul.events import (
     AssociationRequested,
     ConnectionClosed,
     PDataChunk,
+    PDataRun,
     ReleaseConfirmed,
     ReleaseRequested,
     UserEvent,
@@ -60,6 +61,15 @@ def drain(association: Association) -> list[UserEvent]:
             event = event._replace(data=memoryview(bytes(event.data)))
         events.append(event)
     return events
+
+
+def expand(run: PDataRun) -> list[PDataChunk]:
+    """The PDataChunk events the run stands for: one whole data set PDV per chunk."""
+    last = len(run.chunks) - 1
+    return [
+        PDataChunk(run.context_id, False, run.is_last and i == last, memoryview(bytes(chunk)))
+        for i, chunk in enumerate(run.chunks)
+    ]
 
 
 def sent_pdus(association: Association) -> list[Pdu]:
@@ -136,12 +146,15 @@ class Conversation(RuleBasedStateMachine):
     """A requestor and an acceptor joined by an in-memory TCP connection: bytes are in flight
     until a rule delivers them, in pieces of any size; both users follow PS3.8."""
 
+    coalesce_data = False
+    """Whether both sides take data set PDVs of consecutive PDUs as PDataRun events."""
+
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
         self.sides = {
-            REQUESTOR: Side(Association(Role.REQUESTOR)),
-            ACCEPTOR: Side(Association(Role.ACCEPTOR)),
+            REQUESTOR: Side(Association(Role.REQUESTOR, coalesce_data=self.coalesce_data)),
+            ACCEPTOR: Side(Association(Role.ACCEPTOR, coalesce_data=self.coalesce_data)),
         }
         self.in_flight = {REQUESTOR: bytearray(), ACCEPTOR: bytearray()}
         """Bytes on their way *to* each side."""
@@ -164,6 +177,10 @@ class Conversation(RuleBasedStateMachine):
         while (event := association.next_event()) is not None:
             if isinstance(event, PDataChunk):
                 side.received.append(event._replace(data=memoryview(bytes(event.data))))
+                continue
+            if isinstance(event, PDataRun):
+                assert self.coalesce_data
+                side.received += expand(event)
                 continue
             side.events.append(event)
             if isinstance(event, AssociationRequested):
@@ -286,6 +303,23 @@ class Conversation(RuleBasedStateMachine):
         )
         self.pump(name)
 
+    @rule(name=st.sampled_from([REQUESTOR, ACCEPTOR]), data=st.data())
+    def send_data_set(self, name: str, data: st.DataObject) -> None:
+        """Several data set fragments on one context, one PDU each, as DIMSE sends them."""
+        association = self.sides[name].association
+        if association.state not in (State.STA6, State.STA8) or not association.contexts:
+            return
+        context_id = data.draw(st.sampled_from(sorted(association.contexts)))
+        limit = min(association.max_data_length or 300, 300)
+        fragments = data.draw(st.lists(st.binary(max_size=limit), min_size=2, max_size=6))
+        ends = data.draw(st.booleans())
+        for number, payload in enumerate(fragments, 1):
+            is_last = ends and number == len(fragments)
+            association.send_data(context_id, False, is_last, payload, self.tick())
+            self.sides[name].sent.append(PresentationDataValue(context_id, False, is_last, payload))
+        event_note(f"{name} sent a data set")
+        self.pump(name)
+
     @rule(name=st.sampled_from([REQUESTOR, ACCEPTOR]), roll=st.integers(0, 2))
     def release(self, name: str, roll: int = 0) -> None:
         association = self.sides[name].association
@@ -365,6 +399,14 @@ TestConversation = Conversation.TestCase
 TestConversation.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
 
 
+class CoalescedConversation(Conversation):
+    coalesce_data = True
+
+
+TestCoalescedConversation = CoalescedConversation.TestCase
+TestCoalescedConversation.settings = TestConversation.settings
+
+
 # --- timers ---------------------------------------------------------------------------------
 
 REQUEST = AAssociateRQ(
@@ -382,13 +424,18 @@ ACCEPT = AAssociateAC(
 
 
 def established_acceptor(
-    *, idle_timeout: float | None = None, artim_timeout: float = 30.0, strict: bool = False
+    *,
+    idle_timeout: float | None = None,
+    artim_timeout: float = 30.0,
+    strict: bool = False,
+    coalesce_data: bool = False,
 ) -> Association:
     association = Association(
         Role.ACCEPTOR,
         idle_timeout=idle_timeout,
         artim_timeout=artim_timeout,
         strict_max_length=strict,
+        coalesce_data=coalesce_data,
     )
     association.connection_made(0.0)
     association.receive_data(encode_pdu(REQUEST), 1.0)
@@ -609,3 +656,47 @@ def test_buffered_counts_a_partial_pdu_and_nothing_of_streamed_data() -> None:
     )
     drain(fresh)
     assert fresh.buffered == 0
+
+
+# --- data set PDVs of several PDUs at once (coalesce_data) ---------------------------------
+
+
+def data_pdus(*pdvs: tuple[int, bool, bytes]) -> bytes:
+    """One P-DATA-TF per (context, is_last, data): a data set PDV filling it."""
+    return b"".join(
+        encode_pdu(PDataTF((PresentationDataValue(context, False, last, data),)))
+        for context, last, data in pdvs
+    )
+
+
+def test_whole_data_pdus_in_one_read_come_as_one_run() -> None:
+    association = established_acceptor(coalesce_data=True)
+    wire = data_pdus((1, False, b"ab"), (1, False, b"cd"), (1, True, b"ef"))
+    association.receive_data(wire, 3.0)
+    (run,) = [association.next_event()]
+    assert isinstance(run, PDataRun)
+    assert (run.context_id, run.is_last) == (1, True)
+    assert [bytes(chunk) for chunk in run.chunks] == [b"ab", b"cd", b"ef"]
+    assert all(chunk.obj is wire for chunk in run.chunks)  # views, no copies
+    assert association.next_event() is None
+    assert association.state is State.STA6
+
+
+def test_a_run_on_a_context_not_accepted_aborts() -> None:
+    association = established_acceptor(coalesce_data=True)
+    association.receive_data(data_pdus((3, False, b"ab"), (3, True, b"cd")), 3.0)
+    events = drain(association)
+    assert isinstance(events[0], Aborted)
+    assert events[0].reason == AbortReason.INVALID_PDU_PARAMETER_VALUE
+    assert sent_pdus(association) == [AAbort(2, AbortReason.INVALID_PDU_PARAMETER_VALUE)]
+
+
+def test_a_run_before_the_association_is_accepted_aborts_like_any_pdata() -> None:
+    association = Association(Role.ACCEPTOR, coalesce_data=True)
+    association.connection_made(0.0)
+    association.receive_data(encode_pdu(REQUEST), 1.0)
+    drain(association)  # Sta3: the user has not answered yet
+    association.receive_data(data_pdus((1, False, b"ab"), (1, True, b"cd")), 2.0)
+    events = drain(association)
+    assert isinstance(events[0], Aborted)  # Evt10 in Sta3: AA-8
+    assert association.state is State.STA13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from oxidicom.testing import strategies as ul
 from oxidicom.ul.constants import AbortReason, PduType
-from oxidicom.ul.events import PDataChunk
+from oxidicom.ul.events import PDataChunk, PDataRun
 from oxidicom.ul.framer import (
     ASSOCIATE_LENGTH_CAP,
     HARD_PDU_LENGTH_CAP,
@@ -141,9 +142,24 @@ def _expected_buffered(pdus: list[Pdu], wires: list[bytes], position: int) -> in
 
 def _check_events(pdus: list[Pdu], wires: list[bytes], events: list[FramerEvent]) -> None:
     """Each PDU's events: PduReceived with its body, or PDataStarted then each PDV's data in
-    pieces whose concatenation is the PDV, only the last piece carrying its flags."""
+    pieces whose concatenation is the PDV, only the last piece carrying its flags; or, for
+    P-DATA-TFs of one data set PDV each, a PDataRun with one chunk per PDU."""
     queue = list(events)
+    run: PDataRun | None = None
+    chunks: list[memoryview] = []
     for pdu, wire in zip(pdus, wires, strict=True):
+        if run is None and isinstance(pdu, PDataTF) and isinstance(queue[0], PDataRun):
+            run = cast(PDataRun, queue.pop(0))
+            chunks = list(run.chunks)
+        if run is not None:
+            assert isinstance(pdu, PDataTF)
+            (pdv,) = pdu.values
+            assert (pdv.context_id, pdv.is_command) == (run.context_id, False)
+            assert bytes(chunks.pop(0)) == pdv.data
+            assert pdv.is_last == (run.is_last and not chunks)
+            if not chunks:
+                run = None
+            continue
         if not isinstance(pdu, PDataTF):
             assert queue.pop(0) == PduReceived(wire[0], wire[6:])
             continue
@@ -160,6 +176,7 @@ def _check_events(pdus: list[Pdu], wires: list[bytes], events: list[FramerEvent]
                     break
                 assert not piece.is_last
             assert data == pdv.data
+    assert run is None
     assert queue == []
 
 
@@ -171,27 +188,80 @@ def streams(draw: st.DrawFn) -> tuple[list[Pdu], list[bytes], list[bytes]]:
     return pdus, wires, pieces
 
 
+_DATA_PDVS = st.builds(
+    PresentationDataValue,
+    st.sampled_from([1, 3]),
+    st.sampled_from([False, False, False, True]),  # is_command
+    st.booleans(),
+    st.binary(max_size=40),
+)
+
+
+@st.composite
+def data_sets(draw: st.DrawFn) -> list[Pdu]:
+    """A data set as DIMSE sends it: fragments on one context, one PDV per P-DATA-TF."""
+    context = draw(st.sampled_from([1, 3]))
+    fragments = draw(st.lists(st.binary(max_size=40), min_size=1, max_size=6))
+    ends = draw(st.booleans())
+    return [
+        PDataTF((PresentationDataValue(context, False, ends and n == len(fragments), data),))
+        for n, data in enumerate(fragments, 1)
+    ]
+
+
+@st.composite
+def data_streams(draw: st.DrawFn) -> tuple[list[Pdu], list[bytes], list[bytes]]:
+    """Data sets with commands, PDUs of two PDVs and other PDUs in between, in pieces of
+    any size (fewer pieces than elsewhere, so that several whole PDUs arrive together)."""
+    others = st.one_of(
+        _DATA_PDVS.map(lambda pdv: PDataTF((pdv,))),
+        st.tuples(_DATA_PDVS, _DATA_PDVS).map(PDataTF),
+        ul.pdus(),
+    ).map(lambda pdu: [pdu])
+    segments = draw(st.lists(data_sets() | others, min_size=1, max_size=5))
+    pdus = [pdu for segment in segments for pdu in segment]
+    wires = [encode_pdu(pdu) for pdu in pdus]
+    pieces = draw(ul.chunkings(b"".join(wires), max_pieces=4, bytewise_limit=0))
+    return pdus, wires, pieces
+
+
+def _frame(
+    framer: Framer, pdus: list[Pdu], wires: list[bytes], pieces: list[bytes]
+) -> list[FramerEvent]:
+    events: list[FramerEvent] = []
+    position = 0
+    for piece in pieces:
+        framer.feed(piece)
+        for event in drain(framer):
+            # Copies: the views are only valid until the next feed.
+            if isinstance(event, PDataChunk):
+                events.append(event._replace(data=memoryview(bytes(event.data))))
+            elif isinstance(event, PDataRun):
+                events.append(event._replace(chunks=[memoryview(bytes(c)) for c in event.chunks]))
+            else:
+                events.append(event)
+        position += len(piece)
+        assert framer.buffered == _expected_buffered(pdus, wires, position)
+    _check_events(pdus, wires, events)
+    assert framer.at_pdu_boundary
+    return events
+
+
 @settings(max_examples=60, deadline=None)
 @given(streams())
 def test_any_chunking_gives_the_same_events_holding_at_most_a_header(
     stream: tuple[list[Pdu], list[bytes], list[bytes]],
 ) -> None:
-    pdus, wires, pieces = stream
-    framer = Framer()
-    events: list[FramerEvent] = []
-    position = 0
-    for piece in pieces:
-        framer.feed(piece)
-        events += [
-            PDataChunk(e.context_id, e.is_command, e.is_last, memoryview(bytes(e.data)))
-            if isinstance(e, PDataChunk)
-            else e
-            for e in drain(framer)
-        ]
-        position += len(piece)
-        assert framer.buffered == _expected_buffered(pdus, wires, position)
-    _check_events(pdus, wires, events)
-    assert framer.at_pdu_boundary
+    events = _frame(Framer(), *stream)
+    assert not any(isinstance(event, PDataRun) for event in events)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(streams(), data_streams()))
+def test_coalescing_gives_the_same_data_under_any_chunking(
+    stream: tuple[list[Pdu], list[bytes], list[bytes]],
+) -> None:
+    _frame(Framer(coalesce=True), *stream)
 
 
 def test_one_byte_at_a_time_holds_at_most_a_pdv_header_in_pdata() -> None:
@@ -324,3 +394,80 @@ def test_a_failed_framer_drops_what_it_is_fed() -> None:
         tracemalloc.stop()
     assert current < 100_000
     assert framer.buffered == 0
+
+
+# --- coalescing data set PDUs into runs -----------------------------------------------------
+
+
+def data_pdu(data: bytes, *, context: int = 1, last: bool = False, command: bool = False) -> bytes:
+    return encode_pdu(PDataTF((PresentationDataValue(context, command, last, data),)))
+
+
+def test_whole_data_pdus_come_as_one_run_of_views() -> None:
+    wire = data_pdu(b"ab") + data_pdu(b"") + data_pdu(b"cd", last=True)
+    (run,) = feed_all(Framer(coalesce=True), wire)
+    assert isinstance(run, PDataRun)
+    assert (run.context_id, run.is_last) == (1, True)
+    assert [bytes(chunk) for chunk in run.chunks] == [b"ab", b"", b"cd"]
+    assert all(chunk.obj is wire for chunk in run.chunks)
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        (data_pdu(b"cd", command=True), "a command"),
+        (
+            encode_pdu(
+                PDataTF(
+                    (
+                        PresentationDataValue(1, False, False, b"c"),
+                        PresentationDataValue(1, False, False, b"d"),
+                    )
+                )
+            ),
+            "two PDVs",
+        ),
+    ],
+)
+def test_a_run_ends_before_a_pdu_that_does_not_qualify(second: bytes, why: str) -> None:
+    events = feed_all(Framer(coalesce=True), data_pdu(b"ab") + second)
+    run, started, *chunks = events
+    assert isinstance(run, PDataRun), why
+    assert [bytes(chunk) for chunk in run.chunks] == [b"ab"]
+    assert started == PDataStarted(len(second) - 6)
+    assert all(isinstance(chunk, PDataChunk) for chunk in chunks)
+
+
+def test_a_run_ends_where_another_context_begins() -> None:
+    events = feed_all(Framer(coalesce=True), data_pdu(b"ab") + data_pdu(b"cd", context=3))
+    assert [(e.context_id, len(e.chunks)) for e in events if isinstance(e, PDataRun)] == [
+        (1, 1),
+        (3, 1),
+    ]
+    assert len(events) == 2
+
+
+def test_a_run_ends_with_the_last_fragment() -> None:
+    events = feed_all(Framer(coalesce=True), data_pdu(b"ab", last=True) + data_pdu(b"cd"))
+    assert [len(event.chunks) for event in events if isinstance(event, PDataRun)] == [1, 1]
+
+
+def test_a_partial_pdu_is_not_part_of_a_run() -> None:
+    wire = data_pdu(b"ab") + data_pdu(b"cdef")
+    events = feed_all(Framer(coalesce=True), wire[:-2], wire[-2:])
+    run, started, first_piece, second_piece = events
+    assert isinstance(run, PDataRun)
+    assert len(run.chunks) == 1
+    assert started == PDataStarted(10)
+    assert isinstance(first_piece, PDataChunk)
+    assert bytes(first_piece.data) == b"cd"
+    assert isinstance(second_piece, PDataChunk)
+    assert bytes(second_piece.data) == b"ef"
+
+
+def test_a_pdu_beyond_the_strict_maximum_ends_the_run_and_fails() -> None:
+    framer = Framer(coalesce=True, max_pdata_length=20, strict=True)
+    run, failure = feed_all(framer, data_pdu(bytes(8)) + data_pdu(bytes(20)))
+    assert isinstance(run, PDataRun)
+    assert len(run.chunks) == 1
+    assert framing_error([failure]) == AbortReason.INVALID_PDU_PARAMETER_VALUE
