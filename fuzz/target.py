@@ -238,18 +238,15 @@ class Acceptor:
     def _event(self, event: UserEvent) -> None:
         association = self.association
         state = association.state
-        if type(event) is PDataChunk:
+        if isinstance(event, PDataChunk | PDataRun):
             if state not in _RECEIVING:
                 raise BrokenPropertyError(f"P-DATA indication in {state.value}")
             if event.context_id not in association.contexts:
                 raise BrokenPropertyError(f"P-DATA on context {event.context_id}, not accepted")
-            self._chunk(event)
-        elif type(event) is PDataRun:
-            if state not in _RECEIVING:
-                raise BrokenPropertyError(f"P-DATA indication in {state.value}")
-            if event.context_id not in association.contexts:
-                raise BrokenPropertyError(f"P-DATA on context {event.context_id}, not accepted")
-            self._run(event)
+            if isinstance(event, PDataChunk):
+                self._chunk(event)
+            else:
+                self._run(event)
         elif type(event) is AssociationRequested:
             if state is not State.STA3:
                 raise BrokenPropertyError(f"A-ASSOCIATE indication in {state.value}")

@@ -287,12 +287,19 @@ class Conversation(RuleBasedStateMachine):
     def deliver_bytes(self, name: str, size: int) -> None:
         self.deliver(name, size)
 
-    @rule(name=st.sampled_from([REQUESTOR, ACCEPTOR]), data=st.data())
-    def send(self, name: str, data: st.DataObject) -> None:
+    def _sending_context(self, name: str, data: st.DataObject) -> int | None:
+        """A context the side may send P-DATA on now, or None."""
         association = self.sides[name].association
         if association.state not in (State.STA6, State.STA8) or not association.contexts:
+            return None
+        return data.draw(st.sampled_from(sorted(association.contexts)))
+
+    @rule(name=st.sampled_from([REQUESTOR, ACCEPTOR]), data=st.data())
+    def send(self, name: str, data: st.DataObject) -> None:
+        context_id = self._sending_context(name, data)
+        if context_id is None:
             return
-        context_id = data.draw(st.sampled_from(sorted(association.contexts)))
+        association = self.sides[name].association
         limit = association.max_data_length or 3000
         payload = data.draw(st.binary(max_size=min(limit, 3000)))
         is_command, is_last = data.draw(st.booleans()), data.draw(st.booleans())
@@ -306,10 +313,10 @@ class Conversation(RuleBasedStateMachine):
     @rule(name=st.sampled_from([REQUESTOR, ACCEPTOR]), data=st.data())
     def send_data_set(self, name: str, data: st.DataObject) -> None:
         """Several data set fragments on one context, one PDU each, as DIMSE sends them."""
-        association = self.sides[name].association
-        if association.state not in (State.STA6, State.STA8) or not association.contexts:
+        context_id = self._sending_context(name, data)
+        if context_id is None:
             return
-        context_id = data.draw(st.sampled_from(sorted(association.contexts)))
+        association = self.sides[name].association
         limit = min(association.max_data_length or 300, 300)
         fragments = data.draw(st.lists(st.binary(max_size=limit), min_size=2, max_size=6))
         ends = data.draw(st.booleans())
