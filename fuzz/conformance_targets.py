@@ -32,15 +32,24 @@ PEERS = ("dcmtk", "pynetdicom", "orthanc", "oxidicom", "oxidicom-strict")
 
 
 @contextlib.contextmanager
-def _dcmtk(workdir: Path) -> Iterator[int]:
+def _listening(
+    name: str,
+    workdir: Path,
+    argv: Callable[[int], list[str]],
+    env: Callable[[int], dict[str, str]] | None = None,
+    timeout: float = 10.0,
+) -> Iterator[int]:
+    """Run ``argv(port)`` on a free port until the block ends; yield the port."""
+
     def start() -> tuple[int, ListenerProcess]:
         port = free_port()
         listener = start_listener(
-            "storescp",
-            ["storescp", "-od", str(workdir), str(port)],
+            name,
+            argv(port),
             ports=[port],
-            log_path=workdir / "storescp.log",
-            env={**os.environ, "TCP_NODELAY": "1"},
+            log_path=workdir / f"{name}.log",
+            env=env(port) if env is not None else None,
+            timeout=timeout,
         )
         return port, listener
 
@@ -51,23 +60,29 @@ def _dcmtk(workdir: Path) -> Iterator[int]:
         listener.stop()
 
 
-@contextlib.contextmanager
-def _pynetdicom(workdir: Path) -> Iterator[int]:
-    def start() -> tuple[int, ListenerProcess]:
-        port = free_port()
-        listener = start_listener(
+def _dcmtk(workdir: Path) -> contextlib.AbstractContextManager[int]:
+    return _listening(
+        "storescp",
+        workdir,
+        lambda port: ["storescp", "-od", str(workdir), str(port)],
+        env=lambda _: {**os.environ, "TCP_NODELAY": "1"},
+    )
+
+
+def _pynetdicom(workdir: Path) -> contextlib.AbstractContextManager[int]:
+    return _listening(
+        "pynetdicom",
+        workdir,
+        lambda port: [
+            sys.executable,
+            "-m",
             "pynetdicom",
-            [sys.executable, "-m", "pynetdicom", "storescp", str(port), "-od", str(workdir)],
-            ports=[port],
-            log_path=workdir / "pynetdicom.log",
-        )
-        return port, listener
-
-    port, listener = retry_on_address_in_use(start)
-    try:
-        yield port
-    finally:
-        listener.stop()
+            "storescp",
+            str(port),
+            "-od",
+            str(workdir),
+        ],
+    )
 
 
 @contextlib.contextmanager
@@ -76,37 +91,25 @@ def _orthanc(workdir: Path) -> Iterator[int]:
         yield server.dicom_port
 
 
-@contextlib.contextmanager
-def _oxidicom(workdir: Path, **settings: str) -> Iterator[int]:
+def _oxidicom(workdir: Path, **settings: str) -> contextlib.AbstractContextManager[int]:
     files = workdir / "files"
     files.mkdir()
-
-    def start() -> tuple[int, ListenerProcess]:
-        port = free_port()
-        env = {
+    queue = f"oxidicom-conformance-{uuid.uuid4().hex[:12]}"
+    return _listening(
+        "oxidicom",
+        workdir,
+        lambda _: [sys.executable, "-m", "oxidicom"],
+        env=lambda port: {
             **os.environ,
             "OXIDICOM_AMQP_ADDRESS": "amqp://guest:guest@127.0.0.1:5672",
             "OXIDICOM_FILES_ROOT": str(files),
             "OXIDICOM_LISTENER_ADDRESS": "127.0.0.1",
             "OXIDICOM_LISTENER_PORT": str(port),
-            "OXIDICOM_QUEUE_NAME": f"oxidicom-conformance-{uuid.uuid4().hex[:12]}",
+            "OXIDICOM_QUEUE_NAME": queue,
             **settings,
-        }
-        listener = start_listener(
-            "oxidicom",
-            [sys.executable, "-m", "oxidicom"],
-            ports=[port],
-            log_path=workdir / "oxidicom.log",
-            env=env,
-            timeout=30.0,
-        )
-        return port, listener
-
-    port, listener = retry_on_address_in_use(start)
-    try:
-        yield port
-    finally:
-        listener.stop()
+        },
+        timeout=30.0,
+    )
 
 
 STARTERS: dict[str, Callable[[Path], contextlib.AbstractContextManager[int]]] = {

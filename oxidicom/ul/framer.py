@@ -219,13 +219,21 @@ class Framer:
         self._step = self._pdu_body
         return self._pdu_body()
 
+    def _largest_pdata(self) -> int:
+        """The longest P-DATA-TF accepted: our maximum when strict, else the hard cap (or
+        our maximum, if we advertised more)."""
+        if self._strict and self._max_pdata_length:
+            return self._max_pdata_length
+        return max(HARD_PDU_LENGTH_CAP, self._max_pdata_length)
+
     def _pdata_length_problem(self, length: int) -> str | None:
         """Why a P-DATA-TF of ``length`` bytes must be refused, or None."""
-        if length > self._max_pdata_length > 0 and self._strict:
-            return (
-                f"P-DATA-TF of {length} bytes exceeds our maximum length {self._max_pdata_length}"
-            )
-        if length > HARD_PDU_LENGTH_CAP and length > self._max_pdata_length:
+        if length > self._largest_pdata():
+            if self._strict and self._max_pdata_length:
+                return (
+                    f"P-DATA-TF of {length} bytes exceeds our maximum length "
+                    f"{self._max_pdata_length}"
+                )
             return (
                 f"P-DATA-TF of {length} bytes exceeds the hard cap of {HARD_PDU_LENGTH_CAP} bytes"
             )
@@ -252,9 +260,7 @@ class Framer:
         pos += length
         is_last = control & 2
         unpack = _PDATA_HEADERS.unpack_from
-        largest = max(HARD_PDU_LENGTH_CAP, self._max_pdata_length)
-        if self._strict and self._max_pdata_length:
-            largest = self._max_pdata_length
+        largest = self._largest_pdata()
         while not is_last and end - pos >= 12:
             pdu_type, length, item_length, next_context, control = unpack(view, pos)
             if (

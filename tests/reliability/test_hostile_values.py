@@ -127,6 +127,20 @@ def _check_containment(receiver: Receiver) -> None:
     assert leftovers(receiver.files_root) == []
 
 
+def _stored_folder_or_refused(
+    receiver: Receiver, instance: Instance, status: int, pacs: str | None
+) -> str | None:
+    """The series folder the instance was stored in (checked), or None when it was refused
+    with a failure status and nothing of it was stored."""
+    copies = _stored_copy(receiver, instance)
+    if status != 0:
+        assert any(status in r for r in FAILURE_RANGES), hex(status)
+        assert copies == []
+        return None
+    [path] = copies
+    return _check_stored_path(receiver, path, pacs)
+
+
 def _check_stored_path(receiver: Receiver, path: Path, pacs: str | None) -> str:
     relative = path.relative_to(receiver.files_root)
     parts = relative.parts
@@ -159,13 +173,8 @@ def test_hostile_tag_values_stay_inside_files_root(
         response = scu.store(instance)
         scu.release()
 
-    copies = _stored_copy(receiver, instance)
-    if response.status != 0:
-        assert any(response.status in r for r in FAILURE_RANGES), hex(response.status)
-        assert copies == []
-    else:
-        [path] = copies
-        folder = _check_stored_path(receiver, path, "HOSTILE")
+    folder = _stored_folder_or_refused(receiver, instance, response.status, "HOSTILE")
+    if folder is not None:
         task = _registration(celery_worker, instance)
         kwargs = task.kwargs
         assert kwargs["path"] == folder
@@ -195,13 +204,8 @@ def test_hostile_calling_ae_titles_stay_inside_files_root(
         with scu:
             response = scu.store(instance)
             scu.release()
-        copies = _stored_copy(receiver, instance)
-        if response.status != 0:
-            assert any(response.status in r for r in FAILURE_RANGES), hex(response.status)
-            assert copies == []
-        else:
-            [path] = copies
-            folder = _check_stored_path(receiver, path, None)
+        folder = _stored_folder_or_refused(receiver, instance, response.status, None)
+        if folder is not None:
             task = _registration(celery_worker, instance)
             assert task.kwargs["path"] == folder
             assert task.kwargs["ndicom"] == 1

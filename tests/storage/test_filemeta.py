@@ -10,8 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
 
 from oxidicom.storage.filemeta import (
@@ -19,6 +17,7 @@ from oxidicom.storage.filemeta import (
     IMPLEMENTATION_VERSION_NAME,
     encode_part10_header,
 )
+from tests.storage.data_sets import encode_data_set
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -28,11 +27,7 @@ def _data_set() -> bytes:
     ds = Dataset()
     ds.SOPInstanceUID = "1.2.3.4"
     ds.PatientID = "p1"
-    fp = DicomBytesIO()
-    fp.is_implicit_VR = False
-    fp.is_little_endian = True
-    write_dataset(fp, ds)
-    return fp.getvalue()
+    return encode_data_set(ds)
 
 
 def test_pydicom_reads_back_every_value() -> None:

@@ -24,9 +24,7 @@ from hypothesis import strategies as st
 from pydicom import dcmread
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
-from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
@@ -34,9 +32,9 @@ from pydicom.tag import Tag
 from oxidicom.storage.events import InstanceTags
 from oxidicom.storage.header import MAX_VALUE_LENGTH, HeaderError, HeaderReader
 from oxidicom.storage.transfer_syntax import dataset_encoding
+from tests.storage.data_sets import EXPLICIT_LE, encode_data_set
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.70"
@@ -227,20 +225,6 @@ def _data_sets(draw: st.DrawFn) -> GeneratedDataSet:
     return GeneratedDataSet(ds, expected)
 
 
-def _encode(ds: Dataset, transfer_syntax: str) -> bytes:
-    encoding = dataset_encoding(transfer_syntax)
-    assert encoding is not None
-    fp = DicomBytesIO()
-    fp.is_implicit_VR = encoding.implicit_vr
-    fp.is_little_endian = encoding.little_endian
-    write_dataset(fp, ds)
-    data = fp.getvalue()
-    if encoding.deflated:
-        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-        data = compressor.compress(data) + compressor.flush()
-    return data
-
-
 def _read_back(data: bytes, transfer_syntax: str) -> Dataset:
     encoding = dataset_encoding(transfer_syntax)
     assert encoding is not None
@@ -267,7 +251,7 @@ def test_generated_data_sets_read_as_pydicom_reads_them(
 ) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's value validation of random text
-        data = _encode(generated.dataset, transfer_syntax)
+        data = encode_data_set(generated.dataset, transfer_syntax)
         expected_ds = _read_back(data, transfer_syntax)
     reader, most = _read(transfer_syntax, data, sizes)
     tags = reader.result()
@@ -682,7 +666,7 @@ def _with_charset(charset: str | list[str], keyword: str, value: str) -> bytes:
     ds.SpecificCharacterSet = charset
     setattr(ds, keyword, value)
     ds.SeriesInstanceUID = "1.2.3"
-    return _encode(ds, EXPLICIT_LE)
+    return encode_data_set(ds, EXPLICIT_LE)
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,12 @@ import io
 import itertools
 import os
 import random
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from oxidicom.storage.events import AssociationInfo, InstanceRejected, InstanceStored
@@ -27,7 +24,7 @@ from oxidicom.storage.instance import (
     InstanceReceiver,
     Store,
 )
-from oxidicom.storage.transfer_syntax import dataset_encoding
+from tests.storage.data_sets import EXPLICIT_LE, encode_data_set
 
 ASSOCIATION = AssociationInfo(
     association_id="01J9Z3ZV6Q8Y3X8W2K1M0N9P7R",
@@ -44,8 +41,6 @@ SERIES_FOLDER = (
     "MR-Brain_w_o_Contrast-98edede8b2-20130308/00005-SAG_MPRAGE_220_FOV-a27cf06"
 )
 FILE_PATH = f"{SERIES_FOLDER}/0097-{SOP_UID}.dcm"
-
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
 
 def _dataset(**changes: Any) -> Dataset:
@@ -82,20 +77,6 @@ def _dataset(**changes: Any) -> Dataset:
         else:
             setattr(ds, keyword, value)
     return ds
-
-
-def _encode(ds: Dataset, transfer_syntax: str = EXPLICIT_LE) -> bytes:
-    encoding = dataset_encoding(transfer_syntax)
-    assert encoding is not None
-    fp = DicomBytesIO()
-    fp.is_implicit_VR = encoding.implicit_vr
-    fp.is_little_endian = encoding.little_endian
-    write_dataset(fp, ds)
-    data = fp.getvalue()
-    if encoding.deflated:
-        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-        data = compressor.compress(data) + compressor.flush()
-    return data
 
 
 def _receiver(store: Store, transfer_syntax: str = EXPLICIT_LE) -> InstanceReceiver:
@@ -143,7 +124,7 @@ def _receive_in_pdus(receiver: InstanceReceiver, data: bytes, seed: int = 0) -> 
     ],
 )
 def test_an_instance_is_stored_as_received(tmp_path: Path, transfer_syntax: str) -> None:
-    data = _encode(_dataset(), transfer_syntax)
+    data = encode_data_set(_dataset(), transfer_syntax)
     receiver = _receiver(Store(tmp_path), transfer_syntax)
     _receive_in_pdus(receiver, data)
     outcome = receiver.complete()
@@ -170,7 +151,7 @@ def test_the_same_instance_twice_overwrites(tmp_path: Path) -> None:
     store = Store(tmp_path)
     for description in ("first", "second"):
         receiver = _receiver(store)
-        receiver.data([_encode(_dataset(ImageComments=description))])
+        receiver.data([encode_data_set(_dataset(ImageComments=description))])
         assert isinstance(receiver.complete(), InstanceStored)
     assert dcmread(tmp_path / FILE_PATH).ImageComments == "second"
     assert _files(tmp_path) == [FILE_PATH]
@@ -178,7 +159,7 @@ def test_the_same_instance_twice_overwrites(tmp_path: Path) -> None:
 
 def test_missing_required_tag(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path))
-    receiver.data([_encode(_dataset(StudyDate=None))])
+    receiver.data([encode_data_set(_dataset(StudyDate=None))])
     outcome = receiver.complete()
     assert outcome == InstanceRejected(
         association=ASSOCIATION,
@@ -191,7 +172,7 @@ def test_missing_required_tag(tmp_path: Path) -> None:
 
 def test_missing_series_instance_uid(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path))
-    receiver.data([_encode(_dataset(SeriesInstanceUID=None))])
+    receiver.data([encode_data_set(_dataset(SeriesInstanceUID=None))])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceRejected)
     assert outcome.series_instance_uid is None
@@ -201,7 +182,7 @@ def test_missing_series_instance_uid(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DA")
 def test_bad_study_date(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path))
-    receiver.data([_encode(_dataset(StudyDate="2013"))])
+    receiver.data([encode_data_set(_dataset(StudyDate="2013"))])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceRejected)
     assert outcome.status == STATUS_CANNOT_UNDERSTAND
@@ -212,7 +193,7 @@ def test_bad_study_date(tmp_path: Path) -> None:
 def test_truncated_data_set(tmp_path: Path) -> None:
     ds = _dataset(Rows=None, Columns=None, BitsAllocated=None, PixelData=None)
     del ds[0x00290010], ds[0x00291010]  # InstanceNumber is now the last element
-    data = _encode(ds)
+    data = encode_data_set(ds)
     receiver = _receiver(Store(tmp_path))
     receiver.data([data[:-3]])
     outcome = receiver.complete()
@@ -231,7 +212,7 @@ def test_empty_data_set(tmp_path: Path) -> None:
 
 
 def test_disk_full_while_receiving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _encode(_dataset())
+    data = encode_data_set(_dataset())
     receiver = _receiver(Store(tmp_path))
     receiver.data([data[:100]])
 
@@ -251,7 +232,7 @@ def test_disk_full_while_receiving(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_storage_error_at_commit(tmp_path: Path) -> None:
     (tmp_path / "SERVICES").write_bytes(b"in the way")
     receiver = _receiver(Store(tmp_path))
-    receiver.data([_encode(_dataset())])
+    receiver.data([encode_data_set(_dataset())])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceRejected)
     assert outcome.status == STATUS_OUT_OF_RESOURCES
@@ -262,7 +243,7 @@ def test_storage_error_at_commit(tmp_path: Path) -> None:
 
 def test_missing_files_root(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path / "missing"))
-    receiver.data([_encode(_dataset())])
+    receiver.data([encode_data_set(_dataset())])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceRejected)
     assert outcome.status == STATUS_OUT_OF_RESOURCES
@@ -271,7 +252,7 @@ def test_missing_files_root(tmp_path: Path) -> None:
 
 def test_abort_leaves_nothing(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path))
-    receiver.data([_encode(_dataset())[:1000]])
+    receiver.data([encode_data_set(_dataset())[:1000]])
     receiver.abort()
     receiver.abort()
     assert _files(tmp_path) == []
@@ -288,7 +269,7 @@ def test_invalid_uid_in_the_request(tmp_path: Path) -> None:
         sop_instance_uid="1.2.\u00e9",
         transfer_syntax_uid=EXPLICIT_LE,
     )
-    receiver.data([_encode(_dataset())])
+    receiver.data([encode_data_set(_dataset())])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceRejected)
     assert outcome.status == STATUS_INVALID_DATA_SET
@@ -305,7 +286,7 @@ def test_unknown_transfer_syntax_is_a_programming_error(tmp_path: Path) -> None:
 def test_the_stored_file_is_a_valid_part_10_file(tmp_path: Path) -> None:
     ds = _dataset(PatientName="Müller^Jürgen")
     receiver = _receiver(Store(tmp_path, fsync=True))
-    receiver.data([_encode(ds)])
+    receiver.data([encode_data_set(ds)])
     outcome = receiver.complete()
     assert isinstance(outcome, InstanceStored)
     assert outcome.tags.PatientName == "Müller^Jürgen "  # as received, padding included
