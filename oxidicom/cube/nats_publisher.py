@@ -199,7 +199,9 @@ class NatsPublisher:
             with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
                 await self._client.flush(max(1, round(deadline - loop.time())))
         if self._connect_started:
-            with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+            # RuntimeError: under uvloop, nats-py's close writes its pending bytes to a
+            # transport that the broken connection has already closed.
+            with contextlib.suppress(nats.errors.Error, TimeoutError, OSError, RuntimeError):
                 await asyncio.wait_for(self._client.close(), max(0.1, deadline - loop.time()))
 
     # -- background tasks -----------------------------------------------------------------

@@ -166,6 +166,22 @@ async def test_close_without_nats_does_not_hang(proxy: BrokerProxy) -> None:
     assert left == ["done"]  # given up, and reported so
 
 
+async def test_close_survives_a_client_that_fails_to_close(
+    nats_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py's close raises RuntimeError under uvloop when the connection has just broken
+    (it writes to a closed transport): shutdown must go on, NATS is best effort."""
+    publisher = NatsPublisher(nats_address)
+    publisher.start()
+    await wait_for(lambda: publisher.connected)
+
+    async def broken_close() -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    monkeypatch.setattr(publisher._client, "close", broken_close)  # the fault under test
+    await publisher.aclose(timeout=1)
+
+
 async def test_no_address_means_no_messages() -> None:
     publisher = lonk_publisher(None)
     assert isinstance(publisher, NullPublisher)
