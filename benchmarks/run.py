@@ -93,14 +93,15 @@ def _receivers(
 
 
 def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
-    """``NAME:KEY=VALUE,KEY=VALUE`` -> {NAME: {KEY: VALUE}}: oxidicom with other settings."""
+    """``NAME:KEY=VALUE,KEY=VALUE`` -> {NAME: {KEY: VALUE}}: oxidicom with other settings,
+    or (``PYTHONPATH=CHECKOUT``) another checkout's code, for before/after comparisons."""
     variants: dict[str, dict[str, str]] = {}
     for spec in specs:
         name, _, assignments = spec.partition(":")
         env = {}
         for assignment in filter(None, assignments.split(",")):
             key, equals, value = assignment.partition("=")
-            if not equals or not key.startswith("OXIDICOM_"):
+            if not equals or not (key.startswith("OXIDICOM_") or key == "PYTHONPATH"):
                 raise UsageError(f"--variant {spec!r}: expected NAME:OXIDICOM_X=VALUE,...")
             env[key] = value
         if not name or name in (*RECEIVER_NAMES, *OTHER_RECEIVER_NAMES):
@@ -411,7 +412,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME:OXIDICOM_X=VALUE,...",
         help="another oxidicom receiver with these settings, named NAME in --receivers "
-        "(e.g. oxidicom-2w:OXIDICOM_WORKERS=2); repeatable",
+        "(e.g. oxidicom-2w:OXIDICOM_WORKERS=2), or with another checkout's code "
+        "(e.g. before:PYTHONPATH=/tmp/before); repeatable",
     )
     parser.add_argument("--tmpfs", action="store_true", help="receivers write to /dev/shm")
     parser.add_argument(

@@ -123,6 +123,9 @@ class CubeAssociation:
         )
         self.series: set[str] = set()
         self._ending: list[Awaitable[None]] = []
+        self._stored: list[InstanceStored] = []
+        """Stored instances the observer has not heard about yet."""
+        self._ended = False
         app.observer.association_started(self.info)
 
     def on_echo(self, request: CEchoRQ) -> int:
@@ -140,12 +143,20 @@ class CubeAssociation:
         return ThreadedInstanceSink(self, receiver, self.app.executor)
 
     def report(self, outcome: InstanceStored | InstanceRejected) -> StoreResult:
-        """Tell the observer about one instance; the C-STORE-RSP for it."""
+        """Tell the observer about one instance; the C-STORE-RSP for it.
+
+        A stored instance is told after the response has gone out (the peer waits for the
+        response, not for our notifications), together with creating the series' next file;
+        anything else the observer hears about this association comes after it.
+        """
         observer = self.app.observer
         if isinstance(outcome, InstanceStored):
             self.series.add(outcome.series_folder)
-            observer.instance_stored(outcome)
+            self._stored.append(outcome)
+            if len(self._stored) == 1:
+                asyncio.get_running_loop().call_soon(self._tell_stored)
             return StoreResult()
+        self._tell_stored()
         log.warning(
             "instance from %s not stored: %s",
             self.info.calling_aet,
@@ -155,7 +166,20 @@ class CubeAssociation:
         observer.instance_rejected(outcome)
         return StoreResult(outcome.status, outcome.reason)
 
+    def _tell_stored(self) -> None:
+        stored, self._stored = self._stored, []
+        store = self.app.store
+        for outcome in stored:
+            self.app.observer.instance_stored(outcome)
+        # Not with writer threads: they are there because file system calls are slow.
+        if stored and not self._ended and self.app.executor is None:
+            store.prepare(stored[-1].series_folder)
+
     def on_end(self, end: AssociationEnd) -> None:
+        self._tell_stored()
+        self._ended = True
+        for folder in self.series:
+            self.app.store.series_finished(folder)
         stats = end.stats
         outcome = {
             Outcome.RELEASED: "released",
@@ -339,6 +363,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await server.close(settings.listener.shutdown_grace)
         if executor is not None:
             executor.shutdown(wait=True)
+        store.close()
         await notifier.aclose(timeout=10.0)
         if provider is not None:
             shutdown_tracing(provider)

@@ -10,6 +10,7 @@ message ID, whether a data set follows) so the SCP can still answer with a failu
 from __future__ import annotations
 
 import enum
+import struct
 from typing import Final, TypeAlias
 
 import attrs
@@ -122,6 +123,10 @@ def has_data_set(message: Message) -> bool:
 
 def encode_message(message: Message) -> bytes:
     """The command set of ``message``."""
+    if type(message) is CStoreRSP:
+        encoded = _encode_store_response(message)
+        if encoded is not None:
+            return encoded
     elements: dict[int, CommandValue] = {}
     match message:
         case CEchoRQ():
@@ -178,6 +183,39 @@ def encode_message(message: Message) -> bytes:
     return encode_command(elements)
 
 
+_STORE_RSP_START = struct.Struct("<HHII HHI")
+"""CommandGroupLength, then the header of AffectedSOPClassUID."""
+_STORE_RSP_MIDDLE = struct.Struct("<HHIH HHIH HHIH HHIH HHI")
+"""CommandField, MessageIDBeingRespondedTo, CommandDataSetType, Status (all US), then the
+header of AffectedSOPInstanceUID."""
+
+
+def _encode_store_response(message: CStoreRSP) -> bytes | None:
+    """A C-STORE-RSP without an error comment, encoded straight (one per stored instance);
+    ``None`` when a value is out of range or not ASCII, for the generic path to report.
+    The bytes are those :func:`encode_command` makes (a test holds the two together)."""
+    message_id, status = message.message_id_being_responded_to, message.status
+    if message.error_comment or not (0 <= message_id <= 0xFFFF and 0 <= status <= 0xFFFF):
+        return None
+    sop_class, sop_instance = message.affected_sop_class_uid, message.affected_sop_instance_uid
+    if not (sop_class.isascii() and sop_instance.isascii()):
+        return None
+    class_uid = sop_class.encode() + b"\0" if len(sop_class) % 2 else sop_class.encode()
+    instance_uid = sop_instance.encode() + b"\0" if len(sop_instance) % 2 else sop_instance.encode()
+    group_length = 8 + len(class_uid) + 40 + 8 + len(instance_uid)
+    start = _STORE_RSP_START.pack(0, 0, 4, group_length, 0, Tag.AffectedSOPClassUID, len(class_uid))
+    # fmt: off
+    middle = _STORE_RSP_MIDDLE.pack(
+        0, Tag.CommandField, 2, CommandField.C_STORE_RSP,
+        0, Tag.MessageIDBeingRespondedTo, 2, message_id,
+        0, Tag.CommandDataSetType, 2, NO_DATA_SET,
+        0, Tag.Status, 2, status,
+        0, Tag.AffectedSOPInstanceUID, len(instance_uid),
+    )
+    # fmt: on
+    return b"".join((start, class_uid, middle, instance_uid))
+
+
 def unrecognized_operation_response(request: OtherCommand) -> OtherCommand:
     """The response to a request we do not serve: status 0x0211 (PS3.7 C.5.3)."""
     return OtherCommand(
@@ -204,6 +242,10 @@ def decode_message(data: bytes | memoryview) -> Message:
         raise CommandError(
             "command set lacks CommandDataSetType", command_field=field, message_id=known_id
         )
+    if field == CommandField.C_STORE_RQ:
+        common = _common_store_request(elements)
+        if common is not None:
+            return common
     command = _Elements(elements, field, known_id, with_data)
     if field == CommandField.C_ECHO_RQ:
         return CEchoRQ(
@@ -243,6 +285,32 @@ def decode_message(data: bytes | memoryview) -> Message:
         has_data_set=with_data,
         status=command.optional_int(Tag.Status),
     )
+
+
+def _common_store_request(elements: dict[int, CommandValue]) -> CStoreRQ | None:
+    """A C-STORE-RQ as nearly every SCU sends it (no C-MOVE originator), typed without the
+    general path's bookkeeping; ``None`` for anything else, which the general path handles
+    (and reports). Runs once per instance."""
+    message_id = elements.get(Tag.MessageID)
+    sop_class = elements.get(Tag.AffectedSOPClassUID)
+    sop_instance = elements.get(Tag.AffectedSOPInstanceUID)
+    priority = elements.get(Tag.Priority)
+    if (
+        type(message_id) is int
+        and type(sop_class) is str
+        and type(sop_instance) is str
+        and sop_class.isascii()
+        and sop_instance.isascii()
+        and Tag.MoveOriginatorApplicationEntityTitle not in elements
+        and Tag.MoveOriginatorMessageID not in elements
+    ):
+        return CStoreRQ(
+            message_id,
+            sop_class,
+            sop_instance,
+            priority if type(priority) is int and priority else Priority.MEDIUM,
+        )
+    return None
 
 
 _ASCII_ONLY: Final = frozenset(

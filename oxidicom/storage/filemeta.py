@@ -8,6 +8,7 @@ readers know how to parse what follows.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 # One identity on the wire (A-ASSOCIATE) and in the files we write (PS3.10 7.1).
@@ -23,8 +24,11 @@ __all__ = [
 PREAMBLE_LENGTH = 128
 
 _META_VERSION = b"\x00\x01"
+_FILE_START = bytes(PREAMBLE_LENGTH) + b"DICM"
 _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_HEADER = struct.Struct("<HH2s2xI")
+_GROUP_LENGTH_HEADER = _SHORT_HEADER.pack(0x0002, 0x0000, b"UL", 4)
+_U32 = struct.Struct("<I")
 
 
 def encode_part10_header(
@@ -41,19 +45,35 @@ def encode_part10_header(
     SourceApplicationEntityTitle and is left out when empty. Raises :class:`ValueError`
     for a value that is not ASCII or is too long for its element.
     """
-    elements = [
-        _element(0x0001, "OB", _META_VERSION),
-        _element(0x0002, "UI", _uid(sop_class_uid)),
-        _element(0x0003, "UI", _uid(sop_instance_uid)),
+    fixed = (sop_class_uid, transfer_syntax_uid, source_ae_title)
+    # Valid UIDs have at most 64 characters and AE titles 16: only such keys are cached.
+    if len(sop_class_uid) + len(transfer_syntax_uid) <= 128:
+        before, after = _fixed_elements_cached(*fixed)
+    else:
+        before, after = _fixed_elements(*fixed)
+    uid = _uid(sop_instance_uid)
+    instance = _SHORT_HEADER.pack(0x0002, 0x0003, b"UI", len(uid))
+    length = _U32.pack(len(before) + len(instance) + len(uid) + len(after))
+    return b"".join((_FILE_START, _GROUP_LENGTH_HEADER, length, before, instance, uid, after))
+
+
+def _fixed_elements(
+    sop_class_uid: str, transfer_syntax_uid: str, source_ae_title: str | None
+) -> tuple[bytes, bytes]:
+    """The meta elements before and after MediaStorageSOPInstanceUID: the same for every
+    instance of an association's presentation context, so encoded once."""
+    before = _element(0x0001, "OB", _META_VERSION) + _element(0x0002, "UI", _uid(sop_class_uid))
+    after = [
         _element(0x0010, "UI", _uid(transfer_syntax_uid)),
         _element(0x0012, "UI", _uid(IMPLEMENTATION_CLASS_UID)),
         _element(0x0013, "SH", _text(IMPLEMENTATION_VERSION_NAME, 16)),
     ]
     if source_ae_title and source_ae_title.strip():
-        elements.append(_element(0x0016, "AE", _text(source_ae_title.strip(), 16)))
-    group = b"".join(elements)
-    group_length = _element(0x0000, "UL", struct.pack("<I", len(group)))
-    return b"".join((bytes(PREAMBLE_LENGTH), b"DICM", group_length, group))
+        after.append(_element(0x0016, "AE", _text(source_ae_title.strip(), 16)))
+    return before, b"".join(after)
+
+
+_fixed_elements_cached = functools.lru_cache(maxsize=256)(_fixed_elements)
 
 
 def _uid(value: str) -> bytes:

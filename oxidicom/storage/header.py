@@ -24,6 +24,7 @@ and undefined-length items encoded in implicit VR inside an explicit VR data set
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import zlib
@@ -126,6 +127,16 @@ _STRUCTS: Final = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _top_level_codec(transfer_syntax_uid: str) -> tuple[_Structs, bool]:
+    """The element layouts of a transfer syntax's data set, and whether it is deflated
+    (looked up once per transfer syntax, not once per instance)."""
+    encoding = dataset_encoding(transfer_syntax_uid)
+    if encoding is None:
+        raise ValueError(f"cannot read data sets of transfer syntax {transfer_syntax_uid!r}")
+    return _STRUCTS[_Codec(encoding.implicit_vr, encoding.little_endian)], encoding.deflated
+
+
 class HeaderReader:
     """Incremental reader of the tags in :class:`~oxidicom.storage.events.InstanceTags`.
 
@@ -134,12 +145,10 @@ class HeaderReader:
     """
 
     def __init__(self, transfer_syntax_uid: str) -> None:
-        encoding = dataset_encoding(transfer_syntax_uid)
-        if encoding is None:
-            raise ValueError(f"cannot read data sets of transfer syntax {transfer_syntax_uid!r}")
-        self._top = _STRUCTS[_Codec(encoding.implicit_vr, encoding.little_endian)]
-        self._structs = self._top
-        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if encoding.deflated else None
+        top, deflated = _top_level_codec(transfer_syntax_uid)
+        self._top = top
+        self._structs = top
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if deflated else None
         self._inflated = 0
         self._done = False
         self._error: str | None = None
@@ -281,16 +290,32 @@ class HeaderReader:
         """Walk whole top-level elements with a short header and a defined length (nearly all
         of a header) in a tight loop; return where the general path must take over."""
         structs = self._structs
+        if structs.implicit_vr:
+            return self._top_level_implicit(data, pos, end)
         values = self._values
-        implicit = structs.implicit_vr
-        unpack = (structs.implicit_header if implicit else structs.explicit_header).unpack_from
+        unpack = structs.explicit_header.unpack_from
         while end - pos >= 8:
-            if implicit:
-                group, element, length = unpack(data, pos)
-            else:
-                group, element, vr, length = unpack(data, pos)
-                if vr in _LONG_VRS:
-                    return pos
+            group, element, vr, length = unpack(data, pos)
+            if vr in _LONG_VRS:
+                return pos
+            tag = group << 16 | element
+            if tag > _LAST_WANTED:
+                self._finish()
+                return pos + 8
+            # A 16-bit length is never undefined nor longer than MAX_VALUE_LENGTH.
+            stop = pos + 8 + length
+            if stop > end or group == 0xFFFE:
+                return pos
+            if tag in _WANTED:
+                values[tag] = bytes(data[pos + 8 : stop])
+            pos = stop
+        return pos
+
+    def _top_level_implicit(self, data: bytes | bytearray | memoryview, pos: int, end: int) -> int:
+        values = self._values
+        unpack = self._structs.implicit_header.unpack_from
+        while end - pos >= 8:
+            group, element, length = unpack(data, pos)
             tag = group << 16 | element
             if tag > _LAST_WANTED:
                 self._finish()

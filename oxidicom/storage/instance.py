@@ -74,6 +74,19 @@ class Store:
             transfer_syntax_uid=transfer_syntax_uid,
         )
 
+    def prepare(self, series_folder: str) -> None:
+        """More instances of this series are likely: create the next file now, while the
+        peer is busy sending it (see :meth:`FilesRoot.prepare`)."""
+        self.files.prepare(series_folder)
+
+    def series_finished(self, series_folder: str) -> None:
+        """No more instances of this series are expected from this association."""
+        self.files.drop_spare(series_folder)
+
+    def close(self) -> None:
+        """Release what was opened ahead of time (at shutdown)."""
+        self.files.close()
+
 
 class InstanceReceiver:
     """One C-STORE data set on its way to storage.

@@ -10,6 +10,11 @@ it is written to an unnamed file first and given its name at the end:
   ``FILES_ROOT/.oxidicom/tmp/`` renamed into place. A crash can leave a file there, never
   a partial file at a final path.
 
+Creating the unnamed file is the costliest call on the way (tens of µs on ext4, far more
+when the file system is busy). :meth:`FilesRoot.prepare` creates the next one for a
+directory ahead of time, while the peer is busy with its next request; :meth:`FilesRoot.open`
+takes it. A spare that is never used costs a descriptor and vanishes when closed.
+
 An existing file at the final path is replaced atomically (link to a temporary name in
 the target directory, then ``rename``). If part of the tree is another file system
 (``EXDEV``), the data is copied into a temporary file in the target directory instead.
@@ -64,7 +69,8 @@ class FilesRoot:
     """The directory where CUBE's storage is mounted: opens :class:`PendingFile` objects.
 
     Remembers the directories it has created or found (at most ``directory_cache_size``)
-    so that each series folder costs one ``mkdir`` walk, not one per instance.
+    so that each series folder costs one ``mkdir`` walk, not one per instance, and keeps
+    at most ``spare_files`` files created ahead of time (:meth:`prepare`).
     ``use_tmpfile=False`` forces the named-file fallback (for tests and benchmarks).
     """
 
@@ -75,13 +81,19 @@ class FilesRoot:
         fsync: bool = False,
         use_tmpfile: bool = True,
         directory_cache_size: int = 4096,
+        spare_files: int = 64,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.fsync = fsync
         self._use_tmpfile = use_tmpfile and bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
         self._directories: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._directory_cache_size = directory_cache_size
+        self._spares: collections.OrderedDict[str, int] = collections.OrderedDict()
+        """Unnamed files created ahead of time, by the directory they were created in."""
+        self._spare_files = spare_files
         self._lock = threading.Lock()  # commits may run in several threads
+        if self._use_tmpfile:
+            _proc_fd_directory()  # now, rather than in the middle of the first commit
 
     @property
     def uses_tmpfile(self) -> bool:
@@ -102,7 +114,20 @@ class FilesRoot:
                 if near:
                     where = _resolve(self.path, near)
                     self.ensure_directory(where)
-                fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+                    with self._lock:
+                        spare = self._spares.pop(where, None)
+                    if spare is not None:
+                        return PendingFile(self, spare, None)
+                try:
+                    fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+                except FileNotFoundError:
+                    if where == self.path:
+                        raise
+                    # The directory was in our cache but someone removed it (a series
+                    # deleted in CUBE, then sent again): once more.
+                    self.forget_directory(where)
+                    self.ensure_directory(where)
+                    fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
             except ValueError as error:
                 raise StorageError(str(error)) from None
             except OSError as error:
@@ -120,6 +145,52 @@ class FilesRoot:
         except OSError as error:
             raise _storage_error(f"cannot create a file in {tmp_dir}", error) from None
         return PendingFile(self, fd, name)
+
+    def prepare(self, near: str) -> None:
+        """Create the next file for directory ``near`` (relative to the root) ahead of time,
+        for :meth:`open` to take. Best effort: failures are left for :meth:`open` to report."""
+        if not self._use_tmpfile or not self._spare_files:
+            return
+        try:
+            where = _resolve(self.path, near)
+        except ValueError:
+            return
+        with self._lock:
+            if where in self._spares:
+                return
+        try:
+            fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+        except OSError:
+            return
+        with self._lock:
+            if where in self._spares:
+                extra = [fd]
+            else:
+                self._spares[where] = fd
+                extra = []
+                while len(self._spares) > self._spare_files:
+                    extra.append(self._spares.popitem(last=False)[1])
+        for fd in extra:
+            os.close(fd)
+
+    def drop_spare(self, near: str) -> None:
+        """Close the file made ahead of time for ``near``, if any (its series is over)."""
+        try:
+            where = _resolve(self.path, near)
+        except ValueError:
+            return
+        with self._lock:
+            fd = self._spares.pop(where, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every file made ahead of time. The root stays usable."""
+        with self._lock:
+            spares = list(self._spares.values())
+            self._spares.clear()
+        for fd in spares:
+            os.close(fd)
 
     def ensure_directory(self, directory: str) -> None:
         """Create ``directory`` (absolute, under :attr:`path`) and missing parents; raises OSError.
@@ -248,28 +319,21 @@ class PendingFile:
                 _unlink_quietly(self._temp_path)
             self._temp_path = None
             return
-        directory, name = os.path.split(target)
-        source = f"/proc/self/fd/{self._fd}"
-        # os.link only calls linkat(2) with AT_SYMLINK_FOLLOW when given a directory fd;
-        # plain link(2) would try to link the /proc symlink itself (EXDEV).
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+        # linkat(2) with AT_SYMLINK_FOLLOW through /proc/self/fd/N: what names an unnamed
+        # file. os.link passes that flag only when given a directory fd (plain link(2)
+        # would link the /proc symlink itself), hence the fd of the /proc directory.
+        source, proc_fd = str(self._fd), _proc_fd_directory()
         try:
             try:
-                os.link(source, name, dst_dir_fd=dir_fd)
+                os.link(source, target, src_dir_fd=proc_fd)
             except FileExistsError:
-                temporary = _temporary_name()
-                os.link(source, temporary, dst_dir_fd=dir_fd)
-                try:
-                    os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-                except BaseException:
-                    os.unlink(temporary, dir_fd=dir_fd)
-                    raise
+                temporary = os.path.join(os.path.dirname(target), _temporary_name())
+                os.link(source, temporary, src_dir_fd=proc_fd)
+                _rename_or_unlink(temporary, target)
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
             self._copy_into_place(target)
-        finally:
-            os.close(dir_fd)
 
     def _copy_into_place(self, target: str) -> None:
         """Copy our file next to ``target`` and rename it there (different file systems)."""
@@ -296,6 +360,24 @@ class PendingFile:
             os.close(fd)
 
 
+_proc_fd: tuple[int, int] | None = None
+"""(pid, descriptor of /proc/self/fd) for the process that opened it."""
+_proc_fd_lock = threading.Lock()
+
+
+def _proc_fd_directory() -> int:
+    """A descriptor of this process's ``/proc/self/fd``, kept for the process's life (one
+    per process, opened again after a fork, where it would name the parent's files)."""
+    global _proc_fd  # noqa: PLW0603 - a per-process resource
+    pid = os.getpid()
+    with _proc_fd_lock:
+        if _proc_fd is None or _proc_fd[0] != pid:
+            if _proc_fd is not None:  # the parent's, inherited
+                os.close(_proc_fd[1])
+            _proc_fd = (pid, os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC))
+        return _proc_fd[1]
+
+
 def _copy(source: int, destination: int, size: int) -> None:
     # Plain reads and writes: copy_file_range refuses most cross-file-system copies.
     offset = 0
@@ -309,7 +391,7 @@ def _copy(source: int, destination: int, size: int) -> None:
 
 def _resolve(root: str, relative_path: str) -> str:
     parts = relative_path.split("/")
-    if os.path.isabs(relative_path) or any(part in ("", ".", "..") for part in parts):
+    if os.path.isabs(relative_path) or "" in parts or "." in parts or ".." in parts:
         raise ValueError(f"not a plain relative path: {relative_path!r}")
     return os.path.join(root, relative_path)
 

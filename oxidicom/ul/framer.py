@@ -76,6 +76,7 @@ class Framer:
         "_header",
         "_is_command",
         "_is_last",
+        "_largest_pdata",
         "_max_pdata_length",
         "_pdu_remaining",
         "_pdu_type",
@@ -105,6 +106,7 @@ class Framer:
         self._is_last = False
         self._max_pdata_length = max_pdata_length
         self._strict = strict
+        self._largest_pdata = self._pdata_limit()
         self._coalesce = coalesce
 
     def set_max_pdata_length(self, max_length: int, *, strict: bool | None = None) -> None:
@@ -112,6 +114,7 @@ class Framer:
         self._max_pdata_length = max_length
         if strict is not None:
             self._strict = strict
+        self._largest_pdata = self._pdata_limit()
 
     @property
     def failed(self) -> bool:
@@ -219,16 +222,17 @@ class Framer:
         self._step = self._pdu_body
         return self._pdu_body()
 
-    def _largest_pdata(self) -> int:
+    def _pdata_limit(self) -> int:
         """The longest P-DATA-TF accepted: our maximum when strict, else the hard cap (or
-        our maximum, if we advertised more)."""
+        our maximum, if we advertised more). Kept in ``_largest_pdata``: it is checked for
+        every PDU."""
         if self._strict and self._max_pdata_length:
             return self._max_pdata_length
         return max(HARD_PDU_LENGTH_CAP, self._max_pdata_length)
 
     def _pdata_length_problem(self, length: int) -> str | None:
         """Why a P-DATA-TF of ``length`` bytes must be refused, or None."""
-        if length > self._largest_pdata():
+        if length > self._largest_pdata:
             if self._strict and self._max_pdata_length:
                 return (
                     f"P-DATA-TF of {length} bytes exceeds our maximum length "
@@ -260,7 +264,7 @@ class Framer:
         pos += length
         is_last = control & 2
         unpack = _PDATA_HEADERS.unpack_from
-        largest = self._largest_pdata()
+        largest = self._largest_pdata
         while not is_last and end - pos >= 12:
             pdu_type, length, item_length, next_context, control = unpack(view, pos)
             if (

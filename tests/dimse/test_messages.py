@@ -186,3 +186,33 @@ MESSAGES: st.SearchStrategy[Message] = st.one_of(
 @given(MESSAGES)
 def test_messages_round_trip(message: Message) -> None:
     assert decode_message(encode_message(message)) == message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-1, 0x10000),
+    st.text(min_size=0, max_size=70),
+    _UIDS | st.text(max_size=70),
+    st.integers(-1, 0x10000),
+)
+def test_a_store_response_is_encoded_as_the_generic_encoder_would(
+    message_id: int, sop_class: str, sop_instance: str, status: int
+) -> None:
+    # The C-STORE-RSP has a hand-written encoder (it answers every instance): same bytes,
+    # and the same error for what cannot be encoded.
+    response = CStoreRSP(message_id, sop_class, sop_instance, status)
+    elements: dict[int, CommandValue] = {
+        Tag.AffectedSOPClassUID: sop_class,
+        Tag.CommandField: CommandField.C_STORE_RSP,
+        Tag.MessageIDBeingRespondedTo: message_id,
+        Tag.CommandDataSetType: NO_DATA_SET,
+        Tag.Status: status,
+        Tag.AffectedSOPInstanceUID: sop_instance,
+    }
+    try:
+        expected = encode_command(elements)
+    except CommandError:
+        with pytest.raises(CommandError):
+            encode_message(response)
+    else:
+        assert encode_message(response) == expected

@@ -194,22 +194,48 @@ def test_read_only_storage_fails_the_instance_and_recovers(
         OXIDICOM_OUTBOX_DIR=str(tmp_path / "outbox"),
     )
     series = make_series(6, pixel_bytes=32 * 1024)
-    scu = Scu(receiver.host, receiver.port)
-    for instance in series[:2]:
-        assert scu.store(instance).status == 0
-    disk.remount("ro")
-    for instance in series[2:4]:
-        assert scu.store(instance).status in OUT_OF_RESOURCES
-    disk.remount("rw")
-    for instance in series[4:]:
-        assert scu.store(instance).status == 0
-    scu.release()
+    # A first association stores two instances and ends: while one is storing a series,
+    # the receiver holds that series' next file open, and a file system with a file open
+    # for writing cannot be remounted read-only (mount says "busy").
+    with Scu(receiver.host, receiver.port) as scu:
+        for instance in series[:2]:
+            assert scu.store(instance).status == 0
+        scu.release()
+    _remount_when_free(disk, "ro")
+    # The next association meets the read-only disk, goes on, and recovers with it.
+    with Scu(receiver.host, receiver.port) as scu:
+        for instance in series[2:4]:
+            assert scu.store(instance).status in OUT_OF_RESOURCES
+        disk.remount("rw")
+        for instance in series[4:]:
+            assert scu.store(instance).status == 0
+        scu.release()
 
-    task = _registration(celery_worker, series[0])
-    assert task.kwargs["ndicom"] == 4
+    tasks = celery_worker.wait_for_tasks_blocking(
+        2, where=lambda t: t.kwargs["SeriesInstanceUID"] == series[0].series_instance_uid
+    )
+    assert [task.kwargs["ndicom"] for task in tasks] == [2, 2]
     kept = [i.data_set for i in series[:2] + series[4:]]
-    assert [data_set_of(path) for path in _files_of(receiver, task)] == kept
+    assert [data_set_of(path) for path in _files_of(receiver, tasks[0])] == kept
     assert leftovers(disk.path) == []
+
+
+def _remount_when_free(disk: Tmpfs, options: str) -> None:
+    """Remount once the receiver has let go of the file system (its association ended)."""
+    wait_for(
+        lambda: _try_remount(disk, options),
+        lambda done: done,
+        timeout=10,
+        what=f"remount {options}",
+    )
+
+
+def _try_remount(disk: Tmpfs, options: str) -> bool:
+    try:
+        disk.remount(options)
+    except pytest.fail.Exception:
+        return False
+    return True
 
 
 # --- SIGTERM with associations in flight ---------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import tracemalloc
 
 import attrs
 import pytest
@@ -190,6 +191,40 @@ def test_dashed_study_date_is_accepted_with_a_warning(caplog: pytest.LogCaptureF
     assert "2013-03-08" in caplog.text
     where = instance_path("AET", attrs.evolve(JANE_DOE, StudyDate="2013-03-08"))
     assert "/Hanke_Stadler_0024_transrep-AccessionNumber-2013-03-08/" in where.series_folder
+
+
+def test_a_dashed_study_date_is_reported_every_time(caplog: pytest.LogCaptureFixture) -> None:
+    # Parsed dates are cached per series; the warning is per instance all the same.
+    with caplog.at_level(logging.WARNING, logger="oxidicom.storage.layout"):
+        for _ in range(3):
+            assert parse_study_date("2014-03-08") == datetime.date(2014, 3, 8)
+    assert caplog.text.count("2014-03-08") == 3
+
+
+def test_a_study_date_with_much_padding_is_still_a_date() -> None:
+    assert parse_study_date("20130308" + " \0" * 5000) == datetime.date(2013, 3, 8)
+
+
+def test_huge_values_are_not_kept_after_the_path_is_made() -> None:
+    # Series folders are cached (they repeat for every instance of a series), but values
+    # of up to 64 KiB from a peer must not turn the cache into hundreds of MB.
+    description = "y" * 60_000
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for number in range(40):
+            tags = attrs.evolve(
+                JANE_DOE,
+                StudyDescription=description,
+                StudyDate="20130717" + " " * 50_000,
+                SeriesInstanceUID=f"1.2.3.{number}",
+            )
+            instance_path("AET", tags)
+            del tags
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1_000_000  # 40 series of 110 KB each would be 4.4 MB
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,121 @@ def test_a_directory_removed_under_us_is_created_again(tmp_path: Path, use_tmpfi
     assert (tmp_path / TARGET).read_bytes() == b"2"
 
 
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def test_a_file_prepared_ahead_is_the_next_one_opened_there(tmp_path: Path) -> None:
+    root = FilesRoot(tmp_path)
+    series = os.path.dirname(TARGET)
+    first = root.open(series)
+    first.write([b"1"])
+    first.commit(TARGET)
+    before = _open_fds()
+    root.prepare(series)
+    spare = _open_fds() - before
+    assert len(spare) == 1
+    second = root.open(series)
+    assert _open_fds() - before == spare  # it took the spare: no new file
+    second.write([b"2"])
+    second.commit(TARGET.replace("/0001-", "/0002-"))
+    assert _open_fds() == before
+    assert sorted(_files(tmp_path)) == [TARGET, TARGET.replace("/0001-", "/0002-")]
+    assert (tmp_path / TARGET.replace("/0001-", "/0002-")).read_bytes() == b"2"
+
+
+def test_a_file_prepared_for_another_directory_is_not_used(tmp_path: Path) -> None:
+    root = FilesRoot(tmp_path)
+    series = os.path.dirname(TARGET)
+    os.makedirs(tmp_path / series)
+    root.prepare(series)
+    before = _open_fds()
+    other = root.open("SERVICES/PACS/OTHER")
+    assert len(_open_fds() - before) == 1
+    other.discard()
+
+
+def test_files_prepared_ahead_are_few_leave_nothing_and_can_be_dropped(tmp_path: Path) -> None:
+    root = FilesRoot(tmp_path, spare_files=2)
+    folders = [f"SERVICES/PACS/S{number}" for number in range(4)]
+    for folder in folders:
+        os.makedirs(tmp_path / folder)
+    before = _open_fds()
+    for folder in folders:
+        root.prepare(folder)
+        root.prepare(folder)  # once is enough
+    assert len(_open_fds() - before) == 2  # the oldest went
+    root.drop_spare(folders[-1])
+    assert len(_open_fds() - before) == 1
+    root.close()
+    assert _open_fds() == before
+    assert _files(tmp_path) == []  # unnamed until committed
+
+
+def test_preparing_is_best_effort(tmp_path: Path) -> None:
+    named = FilesRoot(tmp_path, use_tmpfile=False)
+    before = _open_fds()
+    named.prepare("SERVICES")  # nothing to gain without O_TMPFILE
+    FilesRoot(tmp_path).prepare("SERVICES/PACS/NOT-YET")  # no such directory
+    FilesRoot(tmp_path).prepare("../outside")
+    assert _open_fds() == before
+
+
+def test_a_prepared_file_still_lands_when_its_directory_was_replaced(tmp_path: Path) -> None:
+    root = FilesRoot(tmp_path)
+    series = os.path.dirname(TARGET)
+    first = root.open(series)
+    first.write([b"1"])
+    first.commit(TARGET)
+    root.prepare(series)
+    shutil.rmtree(tmp_path / "SERVICES")
+    os.makedirs(tmp_path / series)
+    second = root.open(series)
+    second.write([b"2"])
+    second.commit(TARGET)
+    assert (tmp_path / TARGET).read_bytes() == b"2"
+
+
+def test_a_forked_child_names_its_own_files(tmp_path: Path) -> None:
+    # Unnamed files are linked through /proc/self/fd, whose descriptor the root keeps: a
+    # child that inherited it must not look among its parent's files.
+    root = FilesRoot(tmp_path)
+    first = root.open()
+    first.write([b"parent"])
+    first.commit(TARGET)
+    other = TARGET.replace("/0001-", "/0002-")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            child = root.open()
+            child.write([b"child"])
+            child.commit(other)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / other).read_bytes() == b"child"
+
+
+def test_a_series_directory_removed_under_us_is_created_again(tmp_path: Path) -> None:
+    # CUBE may delete a series folder, and the PACS send the series again: the folder is
+    # in the cache of directories made, but must be made again.
+    root = FilesRoot(tmp_path)
+    series = os.path.dirname(TARGET)
+    for content in (b"1", b"2"):
+        pending = root.open(series)
+        pending.write([content])
+        pending.commit(TARGET)
+        shutil.rmtree(tmp_path / "SERVICES")
+    root.prepare(series)  # nowhere to prepare: nothing happens
+    pending = root.open(series)
+    pending.write([b"3"])
+    pending.commit(TARGET)
+    assert (tmp_path / TARGET).read_bytes() == b"3"
+
+
 def test_fsync_flushes_file_and_directories(
     tmp_path: Path, use_tmpfile: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,89 @@
+"""The receiver's application in process: what its storage observer hears, and when.
+
+A stored instance is announced after its C-STORE-RSP has gone out (the peer does not wait
+for our notifications), and the series' next file is created meanwhile. Neither may change
+what the observer hears, nor in which order, nor leave a file descriptor behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+
+from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.receiver import CubeApplication
+from oxidicom.settings import Settings
+from oxidicom.storage.events import (
+    AssociationEnded,
+    AssociationInfo,
+    InstanceRejected,
+    InstanceStored,
+)
+from oxidicom.storage.instance import Store
+from tests.reliability.support import Instance, Scu, make_instance, make_series
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    def association_started(self, info: AssociationInfo) -> None:
+        self.heard.append("started")
+
+    def instance_stored(self, event: InstanceStored) -> None:
+        self.heard.append(f"stored {(event.tags.InstanceNumber or '').strip()}")
+
+    def instance_rejected(self, event: InstanceRejected) -> None:
+        self.heard.append("rejected")
+
+    def association_ended(self, event: AssociationEnded) -> None:
+        self.heard.append("ended")
+
+
+def _unnamed_files_open(under: Path) -> list[str]:
+    """Files of ours under ``under`` that have no name (made ahead, or half written)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{name}")
+            if target.startswith(str(under)) and target.endswith("(deleted)"):
+                found.append(target)
+    return found
+
+
+def _push(port: int, instances: list[Instance], pipelined: bool) -> list[int]:
+    with Scu("127.0.0.1", port) as scu:
+        if pipelined:
+            return [response.status for response in scu.store_pipelined(instances)]
+        return [scu.store(instance).status for instance in instances]
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one-by-one", "pipelined"])
+async def test_the_observer_hears_an_association_in_order(tmp_path: Path, pipelined: bool) -> None:
+    # Pipelined, all four requests arrive in one read: the rejection is known before the
+    # stored instances ahead of it have been announced, and must still come after them.
+    series = make_series(4)
+    series[2] = make_instance(series[2].series_instance_uid, 3, values={"StudyDate": None})
+    settings = Settings.from_env(
+        {"OXIDICOM_FILES_ROOT": str(tmp_path), "OXIDICOM_AMQP_ADDRESS": "amqp://unused"}
+    )
+    observer = RecordingObserver()
+    store = Store(tmp_path)
+    server = DicomServer(
+        CubeApplication(settings, store, observer), ServerConfig(host="127.0.0.1", port=0)
+    )
+    await server.start()
+
+    statuses = await asyncio.to_thread(_push, server.port, series, pipelined)
+    await server.close(grace=5)
+
+    assert [status == 0 for status in statuses] == [True, True, False, True]
+    assert observer.heard == ["started", "stored 1", "stored 2", "rejected", "stored 4", "ended"]
+    assert sorted(path.name[:4] for path in tmp_path.rglob("*.dcm")) == ["0001", "0002", "0004"]
+    # The file made ahead for the series' next instance went with the association.
+    assert _unnamed_files_open(tmp_path) == []
+    store.close()
