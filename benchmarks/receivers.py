@@ -80,7 +80,9 @@ PYNETDICOM = Receiver(
 
 def oxidicom_receiver(command: str | None, queue_name: str) -> Receiver:
     """oxidicom, configured through its environment as in production (see CUBE_CONTRACT)."""
-    argv = tuple(shlex.split(command)) if command else ("{python}", "-m", "oxidicom")
+    # -P: the working directory (the checkout) does not go first on sys.path, so that a
+    # variant's PYTHONPATH decides which oxidicom runs (the checkout's is installed anyway).
+    argv = tuple(shlex.split(command)) if command else ("{python}", "-P", "-m", "oxidicom")
     env = {
         "OXIDICOM_LISTENER_PORT": "{port}",
         "OXIDICOM_FILES_ROOT": "{dir}",

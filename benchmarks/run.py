@@ -403,7 +403,7 @@ def _parser() -> argparse.ArgumentParser:
         "default: usable CPUs); storescu always uses one",
     )
     parser.add_argument(
-        "--oxidicom-cmd", help="receiver command template (default: {python} -m oxidicom)"
+        "--oxidicom-cmd", help="receiver command template (default: {python} -P -m oxidicom)"
     )
     parser.add_argument("--oxidicom-scu-cmd", default=DEFAULT_OXIDICOM_SCU)
     parser.add_argument(

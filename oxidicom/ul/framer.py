@@ -184,6 +184,8 @@ class Framer:
         if not self._header and len(view) - pos >= PDU_HEADER_LENGTH:
             self._pos = pos + PDU_HEADER_LENGTH
             pdu_type, length = _HEADER.unpack_from(view, pos)
+        elif pos >= len(view):  # every read ends here: nothing to keep
+            return None
         else:
             where = self._take_header(PDU_HEADER_LENGTH)
             if where is None:
