@@ -26,12 +26,19 @@ from tests.peers.oxidicom_receiver import (
 from tests.peers.ports import attach_log
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
 def shared_receiver(
-    tmp_path_factory: pytest.TempPathFactory, celery_worker: CeleryWorker
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    celery_worker: CeleryWorker,
 ) -> Iterator[Receiver]:
-    """The receiver with default settings, registering series with the stub worker."""
-    receiver = start_receiver(tmp_path_factory.mktemp("receiver"), queue=celery_worker.queue)
+    """The receiver with default settings, registering series with the stub worker; each
+    test that uses it runs once on either event loop (``OXIDICOM_EVENT_LOOP``)."""
+    receiver = start_receiver(
+        tmp_path_factory.mktemp("receiver"),
+        queue=celery_worker.queue,
+        OXIDICOM_EVENT_LOOP=request.param,
+    )
     yield receiver
     code = receiver.stop()
     assert code == 0, f"receiver exited {code} on SIGTERM:\n{receiver.log()}"
