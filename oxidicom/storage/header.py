@@ -312,6 +312,8 @@ class HeaderReader:
         return pos
 
     def _top_level_implicit(self, data: bytes | bytearray | memoryview, pos: int, end: int) -> int:
+        """:meth:`_top_level` for implicit VR (no VR, 32-bit lengths): a loop of its own, so
+        that the explicit VR one, the common case, does not ask the encoding per element."""
         values = self._values
         unpack = self._structs.implicit_header.unpack_from
         while end - pos >= 8:

@@ -186,12 +186,17 @@ def _open_fds() -> set[int]:
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
+def _store(root: FilesRoot, path: str, content: bytes) -> None:
+    """One file, created in its own folder (as the receiver does it) and committed."""
+    pending = root.open(os.path.dirname(path))
+    pending.write([content])
+    pending.commit(path)
+
+
 def test_a_file_prepared_ahead_is_the_next_one_opened_there(tmp_path: Path) -> None:
     root = FilesRoot(tmp_path)
     series = os.path.dirname(TARGET)
-    first = root.open(series)
-    first.write([b"1"])
-    first.commit(TARGET)
+    _store(root, TARGET, b"1")
     before = _open_fds()
     root.prepare(series)
     spare = _open_fds() - before
@@ -245,15 +250,11 @@ def test_preparing_is_best_effort(tmp_path: Path) -> None:
 def test_a_prepared_file_still_lands_when_its_directory_was_replaced(tmp_path: Path) -> None:
     root = FilesRoot(tmp_path)
     series = os.path.dirname(TARGET)
-    first = root.open(series)
-    first.write([b"1"])
-    first.commit(TARGET)
+    _store(root, TARGET, b"1")
     root.prepare(series)
     shutil.rmtree(tmp_path / "SERVICES")
     os.makedirs(tmp_path / series)
-    second = root.open(series)
-    second.write([b"2"])
-    second.commit(TARGET)
+    _store(root, TARGET, b"2")
     assert (tmp_path / TARGET).read_bytes() == b"2"
 
 
@@ -284,16 +285,11 @@ def test_a_series_directory_removed_under_us_is_created_again(tmp_path: Path) ->
     # CUBE may delete a series folder, and the PACS send the series again: the folder is
     # in the cache of directories made, but must be made again.
     root = FilesRoot(tmp_path)
-    series = os.path.dirname(TARGET)
     for content in (b"1", b"2"):
-        pending = root.open(series)
-        pending.write([content])
-        pending.commit(TARGET)
+        _store(root, TARGET, content)
         shutil.rmtree(tmp_path / "SERVICES")
-    root.prepare(series)  # nowhere to prepare: nothing happens
-    pending = root.open(series)
-    pending.write([b"3"])
-    pending.commit(TARGET)
+    root.prepare(os.path.dirname(TARGET))  # nowhere to prepare: nothing happens
+    _store(root, TARGET, b"3")
     assert (tmp_path / TARGET).read_bytes() == b"3"
 
 
