@@ -31,8 +31,8 @@ from pynetdicom.pdu_primitives import (
 )
 
 from fuzz.inputs import CORPUS_DIR, IMPLICIT_VR_LE, MR_IMAGE_STORAGE, VERIFICATION
-from fuzz.live import Client
 from fuzz.target import Acceptor
+from oxidicom.testing.scu import BlockingScu
 
 LOOPBACK = "127.0.0.1"
 
@@ -158,10 +158,11 @@ def _oxidicom_echo_store(port: int, path: str) -> None:
     # the rest of the file meta group: the data set follows, in its transfer syntax.
     meta_length = int.from_bytes(raw[140:144], "little")
     data_set = raw[144 + meta_length :]
-    client = Client(
+    client = BlockingScu(
         LOOPBACK,
         port,
         contexts=[(VERIFICATION, [IMPLICIT_VR_LE]), (MR_IMAGE_STORAGE, ["1.2.840.10008.1.2.1"])],
+        calling_ae_title="OXIDICOM-FUZZ",
         called_ae_title="FUZZ-SCP",
         max_length=4096,
     )

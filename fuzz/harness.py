@@ -34,8 +34,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from fuzz.inputs import FuzzInput, Mutator, conversations, load_seeds, split_pdus
-from fuzz.live import Client, RefusedHostError, check_target, send_input
+from fuzz.live import RefusedHostError, check_target, send_input
 from fuzz.target import Acceptor, BrokenPropertyError
+from oxidicom.testing.scu import BlockingScu, ScuError
 
 MODES = ("generated", "mutate", "both")
 
@@ -93,7 +94,7 @@ def run_one(fuzz_input: FuzzInput, summary: Summary) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, BrokenPropertyError):
+    if isinstance(error, BrokenPropertyError | ScuError):
         return str(error)
     frame = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {frame.filename}:{frame.lineno})"
@@ -190,7 +191,7 @@ def run_live(
             answer = send_input(host, port, fuzz_input, timeout)
             if index % 50 == 49:
                 _health_check(host, port, timeout)
-        except (BrokenPropertyError, OSError) as error:
+        except (BrokenPropertyError, ScuError, OSError) as error:
             summary.failures.append(
                 Failure(
                     "live",
@@ -208,12 +209,12 @@ def run_live(
         index += 1
     try:
         _health_check(host, port, timeout)
-    except (BrokenPropertyError, OSError) as error:
+    except (BrokenPropertyError, ScuError, OSError) as error:
         summary.failures.append(Failure("live", "health check", _describe(error), "", b""))
 
 
 def _health_check(host: str, port: int, timeout: float) -> None:
-    client = Client(host, port, timeout=timeout)
+    client = BlockingScu(host, port, calling_ae_title="OXIDICOM-FUZZ", timeout=timeout)
     status = client.echo()
     client.release()
     if status != 0:

@@ -59,7 +59,7 @@ def _push(port: int, instances: list[Instance], pipelined: bool) -> list[int]:
     with Scu("127.0.0.1", port) as scu:
         if pipelined:
             return [response.status for response in scu.store_pipelined(instances)]
-        return [scu.store(instance).status for instance in instances]
+        return [scu.store_instance(instance).status for instance in instances]
 
 
 @pytest.mark.parametrize("pipelined", [False, True], ids=["one-by-one", "pipelined"])

@@ -11,11 +11,12 @@ import pytest
 
 from fuzz import harness
 from fuzz.inputs import FuzzInput, load_seeds, split_pdus
-from fuzz.live import Client, RefusedHostError, check_answer, check_target
+from fuzz.live import RefusedHostError, check_answer, check_target
 from fuzz.target import Acceptor, BrokenPropertyError, Outcome, Wait
 from oxidicom.dimse.messages import CEchoRQ, CStoreRQ
 from oxidicom.net.handlers import AssociationContext, AssociationEnd, Peer, StoreResult
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.testing.scu import BlockingScu
 from oxidicom.ul.association import AcceptedContext
 from oxidicom.ul.negotiation import AcceptorPolicy, negotiate
 from oxidicom.ul.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
@@ -183,7 +184,7 @@ def test_live_mode_against_an_oxidicom_server(server: int) -> None:
     harness.run_live("127.0.0.1", server, summary, seed=5, examples=40, until=None, timeout=10.0)
     assert summary.failures == []
     assert summary.inputs == 40
-    client = Client("127.0.0.1", server)
+    client = BlockingScu("127.0.0.1", server)
     assert client.echo() == 0
     client.release()
 

@@ -5,40 +5,25 @@ memory, what it left on disk).
 Instances are encoded here, element by element, rather than with pydicom: the hostile-value
 tests need bytes pydicom refuses to write (invalid UTF-8, NULs in the middle of a value).
 
-The SCU is the sans-IO :class:`~oxidicom.ul.association.Association` over a plain blocking
-socket, so a test decides exactly what reaches the wire and when: half a data set, an
-A-ABORT in the middle of one, a TCP reset, requests it never reads the answers of.
+The SCU is :class:`oxidicom.testing.scu.BlockingScu` (the sans-IO requestor over a plain
+blocking socket), so a test decides exactly what reaches the wire and when: half a data
+set, an A-ABORT in the middle of one, a TCP reset, requests it never reads the answers of.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 
-from oxidicom.dimse.messages import CEchoRQ, CEchoRSP, CStoreRQ, CStoreRSP, Message
-from oxidicom.dimse.reader import CommandReceived, MessageReader
-from oxidicom.dimse.writer import fragment_length, send_message
-from oxidicom.ul.actions import Role
-from oxidicom.ul.association import Association
-from oxidicom.ul.events import (
-    Aborted,
-    AssociationAccepted,
-    AssociationRejected,
-    ConnectionClosed,
-    PDataChunk,
-    ReleaseConfirmed,
-    UserEvent,
-)
-from oxidicom.ul.items import PresentationContextRQ, UserInformation
-from oxidicom.ul.pdus import AAssociateRJ, AAssociateRQ
+from oxidicom.dimse.messages import CStoreRSP
+from oxidicom.testing.scu import BlockingScu
 
 T = TypeVar("T")
 
@@ -156,29 +141,8 @@ def make_series(
 # --- a blocking SCU ------------------------------------------------------------------------
 
 
-class AssociationRejectedError(Exception):
-    def __init__(self, rejection: AAssociateRJ) -> None:
-        super().__init__(f"rejected {rejection.result},{rejection.source},{rejection.reason}")
-        self.rejection = rejection
-
-    @property
-    def triple(self) -> tuple[int, int, int]:
-        """(result, source, reason), as PS3.8 Table 9-21 lists them."""
-        return (self.rejection.result, self.rejection.source, self.rejection.reason)
-
-
-class AssociationEndedError(Exception):
-    """The receiver closed, aborted or did not answer in time."""
-
-
-class Scu:
-    """A requestor on a blocking socket, for tests that must control the wire exactly.
-
-    ``context_ids`` overrides the presentation context IDs (1, 3, 5... by default);
-    ``source_host`` binds the local end (``127.0.0.2`` is another peer on the same host);
-    ``receive_buffer`` shrinks SO_RCVBUF before connecting (a peer that reads little).
-    The constructor connects and negotiates; it raises :class:`AssociationRejectedError`.
-    """
+class Scu(BlockingScu):
+    """:class:`~oxidicom.testing.scu.BlockingScu` with this suite's defaults and instances."""
 
     def __init__(
         self,
@@ -186,200 +150,38 @@ class Scu:
         port: int,
         *,
         calling_ae_title: str | bytes = "RELIABILITY",
-        called_ae_title: str = "ANY-SCP",
         contexts: Sequence[tuple[str, Sequence[str]]] = DEFAULT_CONTEXTS,
-        context_ids: Sequence[int] | None = None,
-        source_host: str | None = None,
-        receive_buffer: int | None = None,
         timeout: float = 20.0,
+        **options: Any,
     ) -> None:
-        self._timeout = timeout
-        self._reader = MessageReader()
-        self._message_id = 0
-        self._responses: list[Message] = []
-        self.association = Association(Role.REQUESTOR)
-        calling = calling_ae_title if isinstance(calling_ae_title, str) else "PLACEHOLDER"
-        request = AAssociateRQ(
-            called_ae_title,
-            calling,
-            tuple(
-                PresentationContextRQ(context_id, sop_class, tuple(syntaxes))
-                for context_id, (sop_class, syntaxes) in zip(
-                    context_ids or range(1, 2 * len(contexts), 2), contexts, strict=True
-                )
-            ),
-            UserInformation(maximum_length=16384, implementation_class_uid="2.25.42"),
+        super().__init__(
+            host,
+            port,
+            calling_ae_title=calling_ae_title,
+            contexts=contexts,
+            timeout=timeout,
+            **options,
         )
-        self.association.request_association(request, time.monotonic())
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            if receive_buffer is not None:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-            if source_host is not None:
-                self.sock.bind((source_host, 0))
-            self.sock.settimeout(timeout)
-            self.sock.connect((host, port))
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.association.connection_made(time.monotonic())
-            pending = b"".join(self.association.data_to_send())
-            if isinstance(calling_ae_title, bytes):
-                # Raw calling AE title bytes (16, space padded) where the codec would refuse
-                # them: offset 26 of the A-ASSOCIATE-RQ (PS3.8 Table 9-11).
-                pending = pending[:26] + calling_ae_title.ljust(16, b" ")[:16] + pending[42:]
-            self.sock.sendall(pending)
-            event = self._next(AssociationAccepted, AssociationRejected)
-        except BaseException:
-            self.sock.close()
-            raise
-        if isinstance(event, AssociationRejected):
-            self.sock.close()
-            raise AssociationRejectedError(event.response)
 
-    def __enter__(self) -> Scu:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Drop the connection if the test failed in the middle (a receiver shutting down
-        would wait for the association otherwise); a released one is closed already."""
-        self.sock.close()
-
-    def context_for(self, sop_class: str) -> int:
-        for context in self.association.contexts.values():
-            if context.abstract_syntax == sop_class:
-                return context.context_id
-        raise AssociationEndedError(f"no accepted context for {sop_class}")
-
-    def echo(self) -> int:
-        self._send(self.context_for(VERIFICATION), CEchoRQ(self._new_message_id()))
-        response = self._response()
-        assert isinstance(response, CEchoRSP), response
-        return response.status
-
-    def encoded_echoes(self, count: int) -> bytes:
-        """``count`` C-ECHO-RQ PDUs, encoded but not sent (for a peer that floods)."""
-        context_id = self.context_for(VERIFICATION)
-        for _ in range(count):
-            message = CEchoRQ(self._new_message_id())
-            send_message(self.association, context_id, message, time.monotonic())
-        return b"".join(self.association.data_to_send())
-
-    def store(self, instance: Instance) -> CStoreRSP:
-        self.send_partial(instance, len(instance.data_set), last=True)
-        response = self._response()
-        assert isinstance(response, CStoreRSP), response
-        return response
+    def store_instance(self, instance: Instance) -> CStoreRSP:
+        return self.store(instance.sop_class_uid, instance.sop_instance_uid, instance.data_set)
 
     def store_pipelined(self, instances: Sequence[Instance]) -> list[CStoreRSP]:
         """Every C-STORE in one write, before reading any response (a peer that pipelines)."""
         for instance in instances:
-            context_id = self.context_for(instance.sop_class_uid)
-            request = CStoreRQ(
-                self._new_message_id(), instance.sop_class_uid, instance.sop_instance_uid
+            self.send_store(
+                instance.sop_class_uid, instance.sop_instance_uid, instance.data_set, flush=False
             )
-            send_message(self.association, context_id, request, time.monotonic())
-            fragment = fragment_length(self.association)
-            data = memoryview(instance.data_set)
-            for start in range(0, len(data), fragment):
-                is_last = start + fragment >= len(data)
-                chunk = data[start : start + fragment]
-                self.association.send_data(context_id, False, is_last, chunk, time.monotonic())
-        self.sock.sendall(b"".join(self.association.data_to_send()))
-        responses = [self._response() for _ in instances]
+        self.flush()
+        responses = [self.response() for _ in instances]
         assert all(isinstance(response, CStoreRSP) for response in responses), responses
         return cast(list[CStoreRSP], responses)
 
-    def send_partial(self, instance: Instance, size: int, *, last: bool = False) -> None:
-        """C-STORE-RQ and the first ``size`` bytes of the data set (all of it with ``last``)."""
-        context_id = self.context_for(instance.sop_class_uid)
-        request = CStoreRQ(
-            self._new_message_id(), instance.sop_class_uid, instance.sop_instance_uid
+    def send_partial(self, instance: Instance, size: int) -> None:
+        """C-STORE-RQ and the first ``size`` bytes of the data set, the last not marked last."""
+        self.send_store(
+            instance.sop_class_uid, instance.sop_instance_uid, instance.data_set, size=size
         )
-        self._send(context_id, request)
-        fragment = fragment_length(self.association)
-        data = memoryview(instance.data_set)[:size]
-        for start in range(0, len(data), fragment):
-            is_last = last and start + fragment >= len(data)
-            self.association.send_data(
-                context_id, False, is_last, data[start : start + fragment], time.monotonic()
-            )
-            self._flush()
-
-    def release(self) -> None:
-        self.association.release(time.monotonic())
-        self._flush()
-        self._next(ReleaseConfirmed)
-        self.sock.close()
-
-    def abort(self) -> None:
-        """A-ABORT, then close."""
-        self.association.abort(time.monotonic())
-        self._flush()
-        self.sock.close()
-
-    def reset(self) -> None:
-        """Close with a TCP RST (SO_LINGER with a zero timeout): a peer that crashed."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-    def closed_by_peer(self, timeout: float) -> bool:
-        """Read (and drop) whatever comes until the receiver closes; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                if not self.sock.recv(65536):
-                    return True
-            except TimeoutError:
-                return False
-            except ConnectionResetError:
-                return True
-        return False
-
-    def _new_message_id(self) -> int:
-        self._message_id = self._message_id % 0xFFFF + 1
-        return self._message_id
-
-    def _send(self, context_id: int, message: Message) -> None:
-        send_message(self.association, context_id, message, time.monotonic())
-        self._flush()
-
-    def _flush(self) -> None:
-        for part in self.association.data_to_send():
-            self.sock.sendall(part)
-
-    def _response(self) -> Message:
-        while not self._responses:
-            self._next()
-        return self._responses.pop(0)
-
-    def _next(self, *wanted: type[UserEvent]) -> UserEvent | None:
-        deadline = time.monotonic() + self._timeout
-        while True:
-            event = self.association.next_event()
-            if event is None:
-                if not wanted and self._responses:
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssociationEndedError(f"nothing from the receiver in {self._timeout} s")
-                self.sock.settimeout(remaining)
-                try:
-                    data = self.sock.recv(65536)
-                except (TimeoutError, ConnectionResetError) as error:
-                    raise AssociationEndedError(str(error)) from None
-                self.association.receive_data(data, time.monotonic())
-                continue
-            if isinstance(event, PDataChunk):
-                result = self._reader.feed(event)
-                if isinstance(result, CommandReceived):
-                    self._responses.append(result.message)
-                    if not wanted:
-                        return None
-                continue
-            if wanted and isinstance(event, wanted):
-                return event
-            if isinstance(event, Aborted | ConnectionClosed):
-                raise AssociationEndedError(f"association ended: {event!r}")
 
 
 def store_all(
@@ -387,7 +189,7 @@ def store_all(
 ) -> list[int]:
     """One association storing ``instances``, released: the C-STORE statuses."""
     scu = Scu(host, port, calling_ae_title=calling_ae_title)
-    statuses = [scu.store(instance).status for instance in instances]
+    statuses = [scu.store_instance(instance).status for instance in instances]
     scu.release()
     return statuses
 

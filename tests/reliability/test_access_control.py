@@ -11,11 +11,10 @@ import socket
 
 import pytest
 
+from oxidicom.testing.scu import AssociationEndedError, AssociationRejectedError
 from tests.peers.dcmtk import echoscu
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
 from tests.reliability.support import (
-    AssociationEndedError,
-    AssociationRejectedError,
     Scu,
     make_series,
     stored_files,
@@ -107,7 +106,7 @@ def test_one_peer_cannot_take_every_slot(receiver_factory: ReceiverFactory) -> N
     # ...while another peer still gets in and stores.
     other = Scu(receiver.host, receiver.port, source_host="127.0.0.2")
     [instance] = make_series(1)
-    assert other.store(instance).status == 0
+    assert other.store_instance(instance).status == 0
     other.release()
     # One of the greedy peer's associations ends: it may open another.
     greedy.pop().release()

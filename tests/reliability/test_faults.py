@@ -60,7 +60,7 @@ def test_peer_gone_in_the_middle_of_an_instance_leaves_nothing_of_it(
     baseline = settled_fds(pid) - 1  # our association's socket is about to go
     series = make_series(4, pixel_bytes=256 * 1024)
     for instance in series[:3]:
-        assert scu.store(instance).status == 0
+        assert scu.store_instance(instance).status == 0
     scu.send_partial(series[3], len(series[3].data_set) // 2)
     if ending == "tcp-reset":
         scu.reset()
@@ -161,7 +161,7 @@ def test_disk_full_fails_the_instance_not_the_association(
     scu = Scu(receiver.host, receiver.port)
     statuses = []
     for instance in series[:10]:
-        statuses.append(scu.store(instance).status)
+        statuses.append(scu.store_instance(instance).status)
     stored = statuses.count(0)
     assert 0 < stored < 10, [hex(s) for s in statuses]
     assert statuses[:stored] == [0] * stored
@@ -171,7 +171,7 @@ def test_disk_full_fails_the_instance_not_the_association(
 
     disk.remount("size=16m")  # space comes back
     for instance in series[10:]:
-        assert scu.store(instance).status == 0
+        assert scu.store_instance(instance).status == 0
     scu.release()
 
     task = _registration(celery_worker, series[0])
@@ -199,16 +199,16 @@ def test_read_only_storage_fails_the_instance_and_recovers(
     # for writing cannot be remounted read-only (mount says "busy").
     with Scu(receiver.host, receiver.port) as scu:
         for instance in series[:2]:
-            assert scu.store(instance).status == 0
+            assert scu.store_instance(instance).status == 0
         scu.release()
     _remount_when_free(disk, "ro")
     # The next association meets the read-only disk, goes on, and recovers with it.
     with Scu(receiver.host, receiver.port) as scu:
         for instance in series[2:4]:
-            assert scu.store(instance).status in OUT_OF_RESOURCES
+            assert scu.store_instance(instance).status in OUT_OF_RESOURCES
         disk.remount("rw")
         for instance in series[4:]:
-            assert scu.store(instance).status == 0
+            assert scu.store_instance(instance).status == 0
         scu.release()
 
     tasks = celery_worker.wait_for_tasks_blocking(
@@ -248,7 +248,7 @@ def test_sigterm_lets_associations_in_flight_finish(
     series = make_series(5, pixel_bytes=64 * 1024)
     scu = Scu(receiver.host, receiver.port)
     for instance in series[:2]:
-        assert scu.store(instance).status == 0
+        assert scu.store_instance(instance).status == 0
     receiver.process.process.send_signal(signal.SIGTERM)
     # No new association once shutting down...
     wait_for(
@@ -259,7 +259,7 @@ def test_sigterm_lets_associations_in_flight_finish(
     )
     # ...but the one in flight goes on to its end.
     for instance in series[2:]:
-        assert scu.store(instance).status == 0
+        assert scu.store_instance(instance).status == 0
     scu.release()
     # It exits by itself once the association is over (a second SIGTERM would force it).
     assert _exit_code(receiver, timeout=60) == 0, receiver.log()
@@ -276,7 +276,7 @@ def test_sigterm_aborts_what_outlives_the_grace_period(
     series = make_series(3, pixel_bytes=256 * 1024)
     scu = Scu(receiver.host, receiver.port)
     for instance in series[:2]:
-        assert scu.store(instance).status == 0
+        assert scu.store_instance(instance).status == 0
     scu.send_partial(series[2], len(series[2].data_set) // 3)  # ...and then nothing
     receiver.process.process.send_signal(signal.SIGTERM)
     assert _exit_code(receiver, timeout=60) == 0, receiver.log()

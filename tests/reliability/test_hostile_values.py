@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from oxidicom.testing.scu import AssociationEndedError, AssociationRejectedError
 from tests.peers.celery_worker import CeleryWorker, RegisteredTask
 from tests.peers.oxidicom_receiver import Receiver
 from tests.reliability.support import (
@@ -19,8 +20,6 @@ from tests.reliability.support import (
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     VERIFICATION,
-    AssociationEndedError,
-    AssociationRejectedError,
     Instance,
     Scu,
     data_set_of,
@@ -170,7 +169,7 @@ def test_hostile_tag_values_stay_inside_files_root(
     receiver = shared_receiver
     instance = _instance(case)
     with Scu(receiver.host, receiver.port, calling_ae_title="HOSTILE") as scu:
-        response = scu.store(instance)
+        response = scu.store_instance(instance)
         scu.release()
 
     folder = _stored_folder_or_refused(receiver, instance, response.status, "HOSTILE")
@@ -202,7 +201,7 @@ def test_hostile_calling_ae_titles_stay_inside_files_root(
         assert _stored_copy(receiver, instance) == []  # refused: fine, nothing stored
     else:
         with scu:
-            response = scu.store(instance)
+            response = scu.store_instance(instance)
             scu.release()
         folder = _stored_folder_or_refused(receiver, instance, response.status, None)
         if folder is not None:
@@ -276,10 +275,10 @@ def test_a_deflate_bomb_is_refused_and_the_association_goes_on(
     plain = _deflated_instance(0)
     assert len(bomb.data_set) < 1024 * 1024
     with Scu(receiver.host, receiver.port, calling_ae_title="DEFLATE", contexts=contexts) as scu:
-        response = scu.store(bomb)
+        response = scu.store_instance(bomb)
         assert response.status == 0xC001, hex(response.status)
         assert scu.echo() == 0
-        assert scu.store(plain).status == 0
+        assert scu.store_instance(plain).status == 0
         scu.release()
     assert _stored_copy(receiver, bomb) == []
     assert len(_stored_copy(receiver, plain)) == 1
@@ -292,10 +291,10 @@ def test_ae_titles_and_values_cannot_forge_log_lines(shared_receiver: Receiver) 
     forged = f"F{TOKEN[:8]}"  # an AE title has 16 bytes
     refused = make_instance(new_uid(), 1, values={"PatientID": None})
     with Scu(receiver.host, receiver.port, calling_ae_title=f"A\n{forged}".encode()) as scu:
-        assert scu.store(refused).status in FAILURE_RANGES[2]
+        assert scu.store_instance(refused).status in FAILURE_RANGES[2]
         scu.release()
     with Scu(receiver.host, receiver.port, calling_ae_title=b"\x1b[2J\x1b]0;x\x07") as scu:
-        assert scu.store(refused).status in FAILURE_RANGES[2]
+        assert scu.store_instance(refused).status in FAILURE_RANGES[2]
         scu.release()
     log = receiver.log()
     assert forged in log

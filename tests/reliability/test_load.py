@@ -14,12 +14,12 @@ import uuid
 import pytest
 
 from oxidicom.net.requestor import RequestorConfig, associate, propose
+from oxidicom.testing.scu import AssociationRejectedError
 from tests.peers.celery_worker import CeleryWorker
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
 from tests.reliability.support import (
     CT_IMAGE_STORAGE,
     IMPLICIT_VR_LE,
-    AssociationRejectedError,
     Instance,
     Scu,
     data_set_of,

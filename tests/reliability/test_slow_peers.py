@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from oxidicom.testing.scu import AssociationEndedError
 from oxidicom.ul.constants import PduType
 from tests.peers.oxidicom_receiver import Receiver, start_receiver
 from tests.reliability.support import (
-    AssociationEndedError,
     Scu,
     open_fds,
     rss_kib,
