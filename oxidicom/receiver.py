@@ -10,6 +10,7 @@ shutdown on SIGTERM/SIGINT, and optionally several worker processes sharing the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import signal
@@ -52,6 +53,8 @@ from oxidicom.workers import run_workers
 
 log = logging.getLogger("oxidicom.receiver")
 
+_PREPARE_AFTER = 2
+"""Instances of a series an association has stored before its next file is made ahead."""
 UNCOMPRESSED_TRANSFER_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
 EXIT_CONFIG = 2
 
@@ -121,7 +124,8 @@ class CubeAssociation:
             peer_host=association.peer.host,
             peer_port=association.peer.port,
         )
-        self.series: set[str] = set()
+        self.series: collections.Counter[str] = collections.Counter()
+        """Instances stored, by series folder."""
         self._ending: list[Awaitable[None]] = []
         self._stored: list[InstanceStored] = []
         """Stored instances the observer has not heard about yet."""
@@ -151,7 +155,7 @@ class CubeAssociation:
         """
         observer = self.app.observer
         if isinstance(outcome, InstanceStored):
-            self.series.add(outcome.series_folder)
+            self.series[outcome.series_folder] += 1
             self._stored.append(outcome)
             if len(self._stored) == 1:
                 asyncio.get_running_loop().call_soon(self._tell_stored)
@@ -171,9 +175,13 @@ class CubeAssociation:
         store = self.app.store
         for outcome in stored:
             self.app.observer.instance_stored(outcome)
+        # Only for a series that keeps coming: a file made for an association's one instance
+        # would be made for nothing (and, on ext4, freed inodes slow down making the next).
         # Not with writer threads: they are there because file system calls are slow.
         if stored and not self._ended and self.app.executor is None:
-            store.prepare(stored[-1].series_folder)
+            folder = stored[-1].series_folder
+            if self.series[folder] >= _PREPARE_AFTER:
+                store.prepare(folder)
 
     def on_end(self, end: AssociationEnd) -> None:
         self._tell_stored()

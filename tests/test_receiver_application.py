@@ -87,3 +87,38 @@ async def test_the_observer_hears_an_association_in_order(tmp_path: Path, pipeli
     # The file made ahead for the series' next instance went with the association.
     assert _unnamed_files_open(tmp_path) == []
     store.close()
+
+
+async def test_the_next_file_is_made_ahead_only_for_a_series_that_keeps_coming(
+    tmp_path: Path,
+) -> None:
+    # One instance of series A, then three of B: a file made ahead for A's second instance
+    # would be made for nothing. B gets one after its second instance, and after its third.
+    lone = make_series(1)
+    stream = make_series(3)
+    settings = Settings.from_env(
+        {"OXIDICOM_FILES_ROOT": str(tmp_path), "OXIDICOM_AMQP_ADDRESS": "amqp://unused"}
+    )
+    store = Store(tmp_path)
+    prepared: list[str] = []
+    real_prepare = store.prepare
+
+    def recording_prepare(series_folder: str) -> None:
+        prepared.append(series_folder.rsplit("-", 1)[-1])  # the folder ends with a hash
+        real_prepare(series_folder)
+
+    store.prepare = recording_prepare  # type: ignore[method-assign]
+    server = DicomServer(
+        CubeApplication(settings, store, RecordingObserver()),
+        ServerConfig(host="127.0.0.1", port=0),
+    )
+    await server.start()
+
+    statuses = await asyncio.to_thread(_push, server.port, [*lone, *stream], False)
+    await server.close(grace=5)
+    store.close()
+
+    assert statuses == [0, 0, 0, 0]
+    assert len(prepared) == 2
+    assert len(set(prepared)) == 1
+    assert _unnamed_files_open(tmp_path) == []
