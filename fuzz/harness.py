@@ -36,7 +36,8 @@ from hypothesis import seed as hypothesis_seed
 from fuzz.inputs import FuzzInput, Mutator, conversations, load_seeds, split_pdus
 from fuzz.live import RefusedHostError, check_target, send_input
 from fuzz.target import Acceptor, BrokenPropertyError
-from oxidicom.testing.scu import BlockingScu, ScuError
+from oxidicom.net import AssociationError
+from oxidicom.testing.scu import BlockingScu
 
 MODES = ("generated", "mutate", "both")
 
@@ -94,7 +95,7 @@ def run_one(fuzz_input: FuzzInput, summary: Summary) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, BrokenPropertyError | ScuError):
+    if isinstance(error, BrokenPropertyError | AssociationError):
         return str(error)
     frame = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {frame.filename}:{frame.lineno})"
@@ -191,7 +192,7 @@ def run_live(
             answer = send_input(host, port, fuzz_input, timeout)
             if index % 50 == 49:
                 _health_check(host, port, timeout)
-        except (BrokenPropertyError, ScuError, OSError) as error:
+        except (BrokenPropertyError, AssociationError, OSError) as error:
             summary.failures.append(
                 Failure(
                     "live",
@@ -209,7 +210,7 @@ def run_live(
         index += 1
     try:
         _health_check(host, port, timeout)
-    except (BrokenPropertyError, ScuError, OSError) as error:
+    except (BrokenPropertyError, AssociationError, OSError) as error:
         summary.failures.append(Failure("live", "health check", _describe(error), "", b""))
 
 

@@ -19,7 +19,7 @@ import logging
 import mmap
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import attrs
@@ -222,16 +222,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             if type(event) is PDataChunk:
                 result = reader.feed(event)
                 if result is event:
-                    operation = self._operation
-                    if operation is not None and operation.sink is not None:
-                        # Not a local alias: a flush above replaced the list.
-                        self._batch.append(event.data)
-                        self._batch_bytes += len(event.data)
-                        self._stats.data_set_bytes += len(event.data)
-                    if event.is_last:
-                        # finish() only once the sink has every chunk: an asynchronous
-                        # write may still be running when this returns.
-                        self._flush_batch(then=self._finish_operation)
+                    self._data_set_bytes((event.data,), event.is_last)
                 elif result is not None:
                     self._flush_batch()
                     self._dimse_event(result)
@@ -241,15 +232,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                     self._flush_batch()
                     self._dimse_event(run)
                 else:
-                    operation = self._operation
-                    if operation is not None and operation.sink is not None:
-                        chunks = event.chunks
-                        size = sum(map(len, chunks))
-                        self._batch += chunks
-                        self._batch_bytes += size
-                        self._stats.data_set_bytes += size
-                    if event.is_last:
-                        self._flush_batch(then=self._finish_operation)
+                    self._data_set_bytes(event.chunks, event.is_last)
             else:
                 self._flush_batch()
                 self._ul_event(event)
@@ -259,6 +242,19 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             if not self._batch:
                 self._fill = 0  # nothing points into the buffer any more
         self._after_input()
+
+    def _data_set_bytes(self, chunks: Sequence[memoryview], is_last: bool) -> None:
+        """Gather data set chunks for the sink (in one batch per read)."""
+        operation = self._operation
+        if operation is not None and operation.sink is not None:
+            size = sum(map(len, chunks))
+            self._batch += chunks
+            self._batch_bytes += size
+            self._stats.data_set_bytes += size
+        if is_last:
+            # finish() only once the sink has every chunk: an asynchronous write may still
+            # be running when this returns.
+            self._flush_batch(then=self._finish_operation)
 
     def _after_input(self) -> None:
         """Carry out the association's pending effects: bytes, timer, close."""

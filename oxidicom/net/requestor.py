@@ -64,6 +64,11 @@ class AssociationRejectedError(AssociationError):
         )
         self.rejection = rejection
 
+    @property
+    def triple(self) -> tuple[int, int, int]:
+        """(result, source, reason), as PS3.8 Table 9-21 lists them."""
+        return (self.rejection.result, self.rejection.source, self.rejection.reason)
+
 
 class AssociationAbortedError(AssociationError):
     pass

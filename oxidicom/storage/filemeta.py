@@ -8,11 +8,11 @@ readers know how to parse what follows.
 
 from __future__ import annotations
 
-import functools
 import struct
 
 # One identity on the wire (A-ASSOCIATE) and in the files we write (PS3.10 7.1).
 from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from oxidicom.storage.small_key_cache import small_key_cache
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
@@ -45,18 +45,14 @@ def encode_part10_header(
     SourceApplicationEntityTitle and is left out when empty. Raises :class:`ValueError`
     for a value that is not ASCII or is too long for its element.
     """
-    fixed = (sop_class_uid, transfer_syntax_uid, source_ae_title)
-    # Valid UIDs have at most 64 characters and AE titles 16: only such keys are cached.
-    if len(sop_class_uid) + len(transfer_syntax_uid) <= 128:
-        before, after = _fixed_elements_cached(*fixed)
-    else:
-        before, after = _fixed_elements(*fixed)
+    before, after = _fixed_elements(sop_class_uid, transfer_syntax_uid, source_ae_title)
     uid = _uid(sop_instance_uid)
     instance = _SHORT_HEADER.pack(0x0002, 0x0003, b"UI", len(uid))
     length = _U32.pack(len(before) + len(instance) + len(uid) + len(after))
     return b"".join((_FILE_START, _GROUP_LENGTH_HEADER, length, before, instance, uid, after))
 
 
+@small_key_cache(maxsize=256, max_chars=144)  # two UIDs of 64 and an AE title of 16
 def _fixed_elements(
     sop_class_uid: str, transfer_syntax_uid: str, source_ae_title: str | None
 ) -> tuple[bytes, bytes]:
@@ -71,9 +67,6 @@ def _fixed_elements(
     if source_ae_title and source_ae_title.strip():
         after.append(_element(0x0016, "AE", _text(source_ae_title.strip(), 16)))
     return before, b"".join(after)
-
-
-_fixed_elements_cached = functools.lru_cache(maxsize=256)(_fixed_elements)
 
 
 def _uid(value: str) -> bytes:

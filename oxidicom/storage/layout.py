@@ -23,7 +23,6 @@ The result only ever holds ``[A-Za-z0-9._~-]`` and ``/``, and stays inside
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import logging
 import re
@@ -32,6 +31,7 @@ import attrs
 
 from oxidicom.storage.events import InstanceTags
 from oxidicom.storage.seahash import seahash
+from oxidicom.storage.small_key_cache import small_key_cache
 
 __all__ = [
     "NAME_MAX",
@@ -72,10 +72,6 @@ _WHITE_SPACE = (
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9.\-]+")
 _U32 = re.compile(r"\+?[0-9]+", re.ASCII)
 _U32_MAX = 0xFFFFFFFF
-_CACHED_VALUE = 32
-"""Longest StudyDate text whose parse is cached (a date is 8 or 10 characters)."""
-_CACHED_KEY = 4096
-"""Most characters of tag values in one cached series folder key (1024 keys: a few MB)."""
 _DA = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})", re.ASCII)
 _DA_DASHED = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
 _LONG_NAME_DIGEST_BYTES = 10
@@ -141,8 +137,8 @@ def hash7(series_instance_uid: str) -> str:
     """First 7 lowercase hex digits of the SeaHash of the sanitized SeriesInstanceUID.
 
     Sanitizing a valid UID only trims it and removes its NUL padding; the Rust program
-    hashed the same sanitized text. (It runs once per series: :func:`instance_path`
-    caches series folders.)
+    hashed the same sanitized text. (It runs once per series: :func:`series_folder` is
+    cached.)
     """
     digest = seahash(sanitize(series_instance_uid).encode("ascii"))
     return format(digest, "x")[:7]
@@ -153,17 +149,16 @@ def parse_study_date(text: str) -> datetime.date:
 
     Padding is ignored: white space and NULs around the date, in any order.
     """
-    # A date is 8 or 10 characters; only short values are cached, so a peer sending
-    # dates padded to 64 KiB cannot fill the cache with them.
-    date, dashed = _parse_date_cached(text) if len(text) <= _CACHED_VALUE else _parse_date(text)
+    date, dashed = _parse_date(text)
     if dashed:
         cleaned = trim(text.replace("\0", ""))
         logger.warning("StudyDate %r is not in DICOM DA format YYYYMMDD", cleaned)
     return date
 
 
+@small_key_cache(maxsize=1024, max_chars=32)  # a date is 8 or 10 characters
 def _parse_date(text: str) -> tuple[datetime.date, bool]:
-    """The date, and whether it came dashed."""
+    """The date, and whether it came dashed (once per series: it repeats its StudyDate)."""
     cleaned = trim(text.replace("\0", ""))
     dashed = False
     match = _DA.fullmatch(cleaned)
@@ -177,10 +172,6 @@ def _parse_date(text: str) -> tuple[datetime.date, bool]:
         return datetime.date(year, month, day), dashed
     except ValueError:
         raise BadStudyDateError(text) from None
-
-
-_parse_date_cached = functools.lru_cache(maxsize=1024)(_parse_date)
-"""A series repeats its StudyDate: parsed once."""
 
 
 def safe_component(name: str, suffix: str = "") -> str:
@@ -216,7 +207,7 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
     assert tags.SeriesInstanceUID is not None
     assert tags.SOPInstanceUID is not None
     study_date = parse_study_date(tags.StudyDate)
-    key = (
+    folder = series_folder(
         calling_aet,
         tags.PatientID,
         tags.PatientName,
@@ -228,12 +219,6 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
         tags.SeriesDescription,
         tags.SeriesInstanceUID,
     )
-    # Values can be 64 KiB each: the cache keeps only keys of a sensible size, so that a
-    # peer sending huge values for many series cannot make it hold hundreds of MB.
-    if sum(len(value) for value in key if value is not None) <= _CACHED_KEY:
-        folder = _series_folder_cached(*key)
-    else:
-        folder = series_folder(*key)
     file_stem = "-".join(
         (
             pad_number(_or_raw_keyword(tags.InstanceNumber, "InstanceNumber"), 4),
@@ -247,6 +232,7 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
     )
 
 
+@small_key_cache(maxsize=1024, max_chars=4096)  # 1024 keys: a few MB at most
 def series_folder(  # noqa: PLR0917 - positional: the arguments are the cache key
     calling_aet: str,
     patient_id: str,
@@ -260,8 +246,7 @@ def series_folder(  # noqa: PLR0917 - positional: the arguments are the cache ke
     series_instance_uid: str,
 ) -> str:
     """``SERVICES/PACS/{pacs}/{patient}/{study}/{series}``: the same for every instance of
-    a series, so :func:`instance_path` computes it once per series (the instances' raw
-    values are the key)."""
+    a series, so it is computed once per series (the instances' raw values are the key)."""
     patient = "-".join(
         (sanitize(patient_id), sanitize(patient_name or ""), sanitize(patient_birth_date or ""))
     )
@@ -288,9 +273,6 @@ def series_folder(  # noqa: PLR0917 - positional: the arguments are the cache ke
             safe_component(series),
         )
     )
-
-
-_series_folder_cached = functools.lru_cache(maxsize=1024)(series_folder)
 
 
 def _or_keyword(value: str | None, keyword: str) -> str:

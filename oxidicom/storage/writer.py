@@ -119,7 +119,7 @@ class FilesRoot:
                     if spare is not None:
                         return PendingFile(self, spare, None)
                 try:
-                    fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+                    fd = _unnamed_file(where)
                 except FileNotFoundError:
                     if where == self.path:
                         raise
@@ -127,7 +127,7 @@ class FilesRoot:
                     # deleted in CUBE, then sent again): once more.
                     self.forget_directory(where)
                     self.ensure_directory(where)
-                    fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+                    fd = _unnamed_file(where)
             except ValueError as error:
                 raise StorageError(str(error)) from None
             except OSError as error:
@@ -159,7 +159,7 @@ class FilesRoot:
             if where in self._spares:
                 return
         try:
-            fd = os.open(where, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+            fd = _unnamed_file(where)
         except OSError:
             return
         with self._lock:
@@ -360,22 +360,38 @@ class PendingFile:
             os.close(fd)
 
 
-_proc_fd: tuple[int, int] | None = None
-"""(pid, descriptor of /proc/self/fd) for the process that opened it."""
+def _unnamed_file(directory: str) -> int:
+    """A new ``O_TMPFILE`` file in ``directory``, open for writing; raises OSError."""
+    return os.open(directory, _O_TMPFILE | os.O_RDWR | _O_CLOEXEC, _FILE_MODE)
+
+
+_proc_fd: int | None = None
+"""This process's descriptor of /proc/self/fd, opened on first use."""
 _proc_fd_lock = threading.Lock()
 
 
 def _proc_fd_directory() -> int:
-    """A descriptor of this process's ``/proc/self/fd``, kept for the process's life (one
-    per process, opened again after a fork, where it would name the parent's files)."""
+    """A descriptor of this process's ``/proc/self/fd``, kept for the process's life."""
     global _proc_fd  # noqa: PLW0603 - a per-process resource
-    pid = os.getpid()
-    with _proc_fd_lock:
-        if _proc_fd is None or _proc_fd[0] != pid:
-            if _proc_fd is not None:  # the parent's, inherited
-                os.close(_proc_fd[1])
-            _proc_fd = (pid, os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC))
-        return _proc_fd[1]
+    fd = _proc_fd
+    if fd is None:
+        with _proc_fd_lock:
+            if _proc_fd is None:
+                _proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
+            fd = _proc_fd
+    return fd
+
+
+def _forget_the_parents_proc_fd() -> None:
+    """In a forked child the inherited descriptor names the parent's files: drop it."""
+    global _proc_fd, _proc_fd_lock  # noqa: PLW0603 - a per-process resource
+    _proc_fd_lock = threading.Lock()  # another thread may have held it at the fork
+    if _proc_fd is not None:
+        os.close(_proc_fd)
+        _proc_fd = None
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_proc_fd)
 
 
 def _copy(source: int, destination: int, size: int) -> None:

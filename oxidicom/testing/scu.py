@@ -6,8 +6,9 @@ time. It says exactly what goes out and when, which the asyncio SCU
 (:mod:`oxidicom.net.requestor`) deliberately does not: a data set can stop half way
 (:meth:`BlockingScu.send_store` with ``size``), requests can go out before any response is
 read (``flush=False``), the connection can end in a TCP reset, and the calling AE title can
-be any 16 bytes. Errors are :class:`ScuError`: the association was rejected, or ended, or the
-peer did not answer in time.
+be any 16 bytes. It fails with the asyncio SCU's errors, all ``AssociationError``s of
+:mod:`oxidicom.net`: ``AssociationRejectedError``, ``NoContextError``, or
+``AssociationAbortedError`` when the association ended or the peer did not answer in time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from typing import Self
 from oxidicom.dimse.messages import CEchoRQ, CEchoRSP, CStoreRQ, CStoreRSP, Message
 from oxidicom.dimse.reader import CommandReceived, MessageReader
 from oxidicom.dimse.writer import fragment_length, send_message
+from oxidicom.net.requestor import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    NoContextError,
+)
 from oxidicom.ul.actions import Role
 from oxidicom.ul.association import Association
 from oxidicom.ul.events import (
@@ -33,15 +39,9 @@ from oxidicom.ul.events import (
     UserEvent,
 )
 from oxidicom.ul.items import PresentationContextRQ, UserInformation
-from oxidicom.ul.pdus import AAssociateRJ, AAssociateRQ
+from oxidicom.ul.pdus import AAssociateRQ
 
-__all__ = [
-    "VERIFICATION",
-    "AssociationEndedError",
-    "AssociationRejectedError",
-    "BlockingScu",
-    "ScuError",
-]
+__all__ = ["VERIFICATION", "BlockingScu"]
 
 VERIFICATION = "1.2.840.10008.1.1"
 _IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -49,27 +49,8 @@ _CALLING_AE_TITLE_AT = 26
 """Offset of the calling AE title in an A-ASSOCIATE-RQ (PS3.8 Table 9-11)."""
 
 
-class ScuError(Exception):
-    """The association did not go as asked."""
-
-
-class AssociationRejectedError(ScuError):
-    def __init__(self, rejection: AAssociateRJ) -> None:
-        super().__init__(f"rejected {rejection.result},{rejection.source},{rejection.reason}")
-        self.rejection = rejection
-
-    @property
-    def triple(self) -> tuple[int, int, int]:
-        """(result, source, reason), as PS3.8 Table 9-21 lists them."""
-        return (self.rejection.result, self.rejection.source, self.rejection.reason)
-
-
-class AssociationEndedError(ScuError):
-    """The peer closed, aborted or did not answer in time."""
-
-
 class BlockingScu:
-    """Connects and negotiates in the constructor (raising :class:`ScuError` if that fails).
+    """Connects and negotiates in the constructor (an ``AssociationError`` if that fails).
 
     ``contexts`` are (abstract syntax, transfer syntaxes) pairs, proposed with IDs 1, 3, 5...
     unless ``context_ids`` says otherwise. ``calling_ae_title`` as bytes goes into the
@@ -147,14 +128,14 @@ class BlockingScu:
         for context in self.association.contexts.values():
             if context.abstract_syntax == abstract_syntax:
                 return context.context_id
-        raise ScuError(f"no accepted presentation context for {abstract_syntax}")
+        raise NoContextError(f"no accepted presentation context for {abstract_syntax}")
 
     def echo(self) -> int:
         """C-ECHO: the response's status."""
         self.send_command(self.context_for(VERIFICATION), CEchoRQ(self.new_message_id()))
         response = self.response()
         if not isinstance(response, CEchoRSP):
-            raise ScuError(f"C-ECHO answered by {response!r}")
+            raise AssociationAbortedError(f"C-ECHO answered by {response!r}")
         return response.status
 
     def store(self, sop_class_uid: str, sop_instance_uid: str, data_set: bytes) -> CStoreRSP:
@@ -162,7 +143,7 @@ class BlockingScu:
         self.send_store(sop_class_uid, sop_instance_uid, data_set)
         response = self.response()
         if not isinstance(response, CStoreRSP):
-            raise ScuError(f"C-STORE answered by {response!r}")
+            raise AssociationAbortedError(f"C-STORE answered by {response!r}")
         return response
 
     def send_store(
@@ -260,8 +241,8 @@ class BlockingScu:
 
     def next_event(self, *wanted: type[UserEvent]) -> UserEvent | None:
         """Read until an event of a ``wanted`` type arrives (with none wanted, until a DIMSE
-        message does, kept for :meth:`response`); raise :class:`AssociationEndedError` if
-        the association ends first or nothing comes within the timeout."""
+        message does, kept for :meth:`response`); raise ``AssociationAbortedError`` if the
+        association ends first or nothing comes within the timeout."""
         deadline = time.monotonic() + self._timeout
         while True:
             event = self.association.next_event()
@@ -270,16 +251,16 @@ class BlockingScu:
                     return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssociationEndedError(f"nothing from the peer in {self._timeout:g} s")
+                    raise AssociationAbortedError(f"nothing from the peer in {self._timeout:g} s")
                 self.sock.settimeout(remaining)
                 try:
                     data = self.sock.recv(65536)
                 except TimeoutError:
-                    raise AssociationEndedError(
+                    raise AssociationAbortedError(
                         f"nothing from the peer in {self._timeout:g} s"
                     ) from None
                 except ConnectionResetError:
-                    raise AssociationEndedError("the peer reset the connection") from None
+                    raise AssociationAbortedError("the peer reset the connection") from None
                 self.association.receive_data(data, time.monotonic())
                 continue
             if isinstance(event, PDataChunk):
@@ -292,4 +273,4 @@ class BlockingScu:
             if wanted and isinstance(event, wanted):
                 return event
             if isinstance(event, Aborted | ConnectionClosed):
-                raise AssociationEndedError(f"association ended: {event!r}")
+                raise AssociationAbortedError(f"association ended: {event!r}")

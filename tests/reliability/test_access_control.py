@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from oxidicom.testing.scu import AssociationEndedError, AssociationRejectedError
+from oxidicom.net import AssociationAbortedError, AssociationRejectedError
 from tests.peers.dcmtk import echoscu
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
 from tests.reliability.support import (
@@ -84,7 +84,7 @@ def _dropped(receiver: Receiver, source_host: str) -> bool:
 def test_allowed_peers_drop_other_addresses(receiver_factory: ReceiverFactory) -> None:
     receiver = receiver_factory(OXIDICOM_ALLOWED_PEERS="10.0.0.0/8")
     assert _dropped(receiver, "127.0.0.1")
-    with pytest.raises((AssociationEndedError, ConnectionResetError, BrokenPipeError)):
+    with pytest.raises((AssociationAbortedError, ConnectionResetError, BrokenPipeError)):
         Scu(receiver.host, receiver.port)
     assert not echoscu(receiver.host, receiver.port).ok
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from oxidicom.testing.scu import AssociationEndedError, AssociationRejectedError
+from oxidicom.net import AssociationAbortedError, AssociationRejectedError
 from tests.peers.celery_worker import CeleryWorker, RegisteredTask
 from tests.peers.oxidicom_receiver import Receiver
 from tests.reliability.support import (
@@ -197,7 +197,7 @@ def test_hostile_calling_ae_titles_stay_inside_files_root(
     instance = make_instance(new_uid(), 1)
     try:
         scu = Scu(receiver.host, receiver.port, calling_ae_title=AE_TITLE_CASES[case])
-    except (AssociationRejectedError, AssociationEndedError):
+    except (AssociationRejectedError, AssociationAbortedError):
         assert _stored_copy(receiver, instance) == []  # refused: fine, nothing stored
     else:
         with scu:

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
+from oxidicom.net import AssociationRejectedError
 from oxidicom.net.requestor import RequestorConfig, associate, propose
-from oxidicom.testing.scu import AssociationRejectedError
 from tests.peers.celery_worker import CeleryWorker
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
 from tests.reliability.support import (

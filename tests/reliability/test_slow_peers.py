@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oxidicom.testing.scu import AssociationEndedError
+from oxidicom.net import AssociationAbortedError
 from oxidicom.ul.constants import PduType
 from tests.peers.oxidicom_receiver import Receiver, start_receiver
 from tests.reliability.support import (
@@ -142,7 +142,7 @@ def test_a_peer_that_never_reads_is_held_back_and_does_not_block_others(
                 scu = Scu(receiver.host, receiver.port)
                 neighbour.append(scu.echo())
                 scu.release()
-            except (AssociationEndedError, OSError) as error:
+            except (AssociationAbortedError, OSError) as error:
                 neighbour.append(error)
 
     thread = threading.Thread(target=echo_meanwhile)

@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-from oxidicom.testing.scu import VERIFICATION, AssociationEndedError, BlockingScu, ScuError
+from oxidicom.net import AssociationAbortedError, NoContextError
+from oxidicom.testing.scu import VERIFICATION, BlockingScu
 from tests.peers.dcmtk import StorescpFactory
 from tests.reliability.support import CT_IMAGE_STORAGE, IMPLICIT_VR_LE, make_series
 
@@ -62,7 +63,7 @@ def test_a_context_the_peer_refused_is_an_error_not_a_send(
     scp = storescp_factory()
     private = "1.2.3.4.5.6.7"
     with BlockingScu(scp.host, scp.port, contexts=[*CONTEXTS, (private, (IMPLICIT_VR_LE,))]) as scu:
-        with pytest.raises(ScuError, match="no accepted presentation context"):
+        with pytest.raises(NoContextError, match="no accepted presentation context"):
             scu.store(private, "1.2.3", b"")
         assert scu.echo() == 0  # nothing was sent: the association is as it was
         scu.abort()
@@ -71,7 +72,7 @@ def test_a_context_the_peer_refused_is_an_error_not_a_send(
 def test_a_peer_that_says_nothing_is_an_error_after_the_timeout() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         port = silent.getsockname()[1]
-        with pytest.raises(AssociationEndedError, match=r"nothing from the peer in 0\.3 s"):
+        with pytest.raises(AssociationAbortedError, match=r"nothing from the peer in 0\.3 s"):
             BlockingScu("127.0.0.1", port, contexts=CONTEXTS, timeout=0.3)
 
 
@@ -86,6 +87,6 @@ def test_a_peer_that_hangs_up_is_an_error() -> None:
 
         thread = threading.Thread(target=hang_up)
         thread.start()
-        with pytest.raises(AssociationEndedError, match="association ended"):
+        with pytest.raises(AssociationAbortedError, match="association ended"):
             BlockingScu("127.0.0.1", port, contexts=CONTEXTS, timeout=5)
         thread.join()
