@@ -7,8 +7,7 @@ import asyncio
 import sys
 
 from oxidicom.dimse import VERIFICATION_SOP_CLASS, status
-from oxidicom.net import RequestorConfig, associate, propose
-from oxidicom.part10 import read_part10_header
+from oxidicom.net import RequestorConfig, associate, propose, read_part10_header
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 

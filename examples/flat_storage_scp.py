@@ -4,67 +4,56 @@ python examples/flat_storage_scp.py OUTPUT_DIR [PORT [HOST]]
 """
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from oxidicom.dimse import CEchoRQ, CStoreRQ
-from oxidicom.net import (
-    AssociationContext,
-    AssociationEnd,
-    DicomServer,
-    Peer,
-    ServerConfig,
-    StoreResult,
-)
-from oxidicom.storage.filemeta import encode_part10_header
-from oxidicom.storage.transfer_syntax import standard_transfer_syntaxes
-from oxidicom.ul import (
-    AAssociateAC,
-    AAssociateRJ,
-    AAssociateRQ,
-    AcceptedContext,
-    AcceptorPolicy,
-    negotiate,
-)
+from oxidicom import dimse, net, ul
+from oxidicom.part10 import encode_part10_header, standard_transfer_syntaxes
 
-POLICY = AcceptorPolicy("FLAT-SCP", standard_transfer_syntaxes(), None, "2.25.314159")
+POLICY = ul.AcceptorPolicy("FLAT-SCP", standard_transfer_syntaxes(), None, "2.25.314159")
 
 
-class FileSink:  # a StoreSink: one data set, streamed behind its Part 10 header
+class FileSink:  # a StoreSink: a hidden temporary file, renamed into place once complete
     def __init__(self, path: Path, header: bytes) -> None:
-        self.path, self.file = path, path.open("wb")
+        self.path = path  # the file is open until finish() or abort(), so no `with`
+        self.file = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".", delete=False)  # noqa: SIM115
         self.file.write(header)
 
     def write(self, chunks: Sequence[memoryview]) -> None:
         self.file.writelines(chunks)
 
-    def finish(self) -> StoreResult:
+    def finish(self) -> net.StoreResult:
         self.file.close()
-        return StoreResult()  # 0x0000 Success
+        os.replace(self.file.name, self.path)  # readers see the whole instance or none of it
+        return net.StoreResult()  # 0x0000 Success
 
-    def abort(self) -> None:
+    def abort(self) -> None:  # an earlier complete copy of the instance stays
         self.file.close()
-        self.path.unlink()
+        os.unlink(self.file.name)
 
 
 class FlatStorage:  # the Application, and the AssociationHandler of every association
     def __init__(self, folder: Path, calling: str = "") -> None:
         self.folder, self.calling = folder, calling
 
-    def connection_allowed(self, peer: Peer) -> bool:
+    def connection_allowed(self, peer: net.Peer) -> bool:
         return True
 
-    def negotiate(self, request: AAssociateRQ, peer: Peer) -> AAssociateAC | AAssociateRJ:
-        return negotiate(request, POLICY)  # any SOP class, any transfer syntax we can read
+    def negotiate(
+        self, request: ul.AAssociateRQ, peer: net.Peer
+    ) -> ul.AAssociateAC | ul.AAssociateRJ:
+        return ul.negotiate(request, POLICY)  # any SOP class, any transfer syntax we can store
 
-    def open(self, association: AssociationContext) -> "FlatStorage":
+    def open(self, association: net.AssociationContext) -> "FlatStorage":
         return FlatStorage(self.folder, association.calling_ae_title)
 
-    def on_echo(self, request: CEchoRQ) -> int:
+    def on_echo(self, request: dimse.CEchoRQ) -> int:
         return 0x0000
 
-    def on_store(self, request: CStoreRQ, context: AcceptedContext) -> FileSink:
+    def on_store(self, request: dimse.CStoreRQ, context: ul.AcceptedContext) -> FileSink:
         uid = request.affected_sop_instance_uid
         name = "".join(c for c in uid if c.isdigit() or c == ".").strip(".") or "instance"
         header = encode_part10_header(
@@ -75,12 +64,14 @@ class FlatStorage:  # the Application, and the AssociationHandler of every assoc
         )
         return FileSink(self.folder / f"{name}.dcm", header)
 
-    def on_end(self, end: AssociationEnd) -> None:
-        print(f"{self.calling}: {end.outcome.value}, {end.stats.instances_stored} stored")
+    def on_end(self, end: net.AssociationEnd) -> None:
+        stored = end.stats.instances_stored
+        print(f"{self.calling}: {end.outcome.value}, {stored} stored", flush=True)
 
 
 async def serve(folder: Path, port: int, host: str) -> None:
-    async with DicomServer(FlatStorage(folder), ServerConfig(host=host, port=port)) as server:
+    config = net.ServerConfig(host=host, port=port)
+    async with net.DicomServer(FlatStorage(folder), config) as server:
         print(f"listening on {host}:{server.port}, writing to {folder}", flush=True)
         await server.serve_forever()
 

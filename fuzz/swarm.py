@@ -24,7 +24,10 @@ Then it checks what must hold after such a storm:
   left under FILES_ROOT, every file under ``SERVICES/`` is a whole Part 10 file, nothing is
   written outside ``SERVICES/PACS/`` and ``.oxidicom/``;
 * its resident memory (VmRSS) is within ``--rss-margin`` MiB of where it was before (after
-  one series went through).
+  one series went through);
+* its thread count (``Threads:`` of ``/proc/PID/status``) is within ``--thread-margin`` of
+  where it was before: thread pools may have grown to their size, nothing per connection
+  may stay. Its asyncio tasks cannot be counted from outside the process; threads can.
 
 Exit status 1 if anything failed; ``--save-failures DIR`` keeps the inputs that broke a
 property (replay one with ``python -m fuzz.harness --replay FILE``).
@@ -286,6 +289,9 @@ class Report:
     rss_peak_kib: int = 0
     rss_after_kib: int = 0
     rss_samples_kib: list[tuple[float, int]] = attrs.field(factory=list)
+    threads_before: int = 0
+    threads_peak: int = 0
+    threads_after: int = 0
     files: int = 0
     registrations: int = 0
     problems: list[str] = attrs.field(factory=list)
@@ -307,6 +313,8 @@ class Report:
             f"{self.rss_peak_kib / 1024:.1f}, {self.rss_after_kib / 1024:.1f} after",
             "VmRSS over time: "
             + ", ".join(f"{t:.0f}s {kib / 1024:.1f}" for t, kib in self.rss_samples_kib[-12:]),
+            f"threads: {self.threads_before} before, peak {self.threads_peak}, "
+            f"{self.threads_after} after",
         ]
         lines += [f"PROBLEM: {problem}" for problem in self.problems]
         lines += [f"  failed input ({f.label}): {f.error}" for f in tally.failures[:5]]
@@ -321,6 +329,7 @@ def run_swarm(
     seconds: float,
     seed: int = 0,
     rss_margin_mib: float = 32.0,
+    thread_margin: int = 16,
     timeout: float = 15.0,
     chunk: float = 10.0,
     series_size: int = 5,
@@ -346,6 +355,7 @@ def run_swarm(
             report.tally.add(future.result())
         report.fds_before = settled_fds(pid)
         report.rss_before_kib = report.rss_peak_kib = rss_kib(pid)
+        report.threads_before = report.threads_peak = thread_count(pid)
 
         started = time.monotonic()
         until = started + seconds
@@ -377,6 +387,7 @@ def run_swarm(
                 break
             rss = rss_kib(pid)
             report.rss_peak_kib = max(report.rss_peak_kib, rss)
+            report.threads_peak = max(report.threads_peak, thread_count(pid))
             now = time.monotonic()
             if now - last_note >= max(10.0, seconds / 60):
                 last_note = now
@@ -385,7 +396,8 @@ def run_swarm(
                     progress(
                         f"{now - started:6.0f} s: {report.tally.inputs} inputs, "
                         f"{report.tally.pdus} PDUs, {len(sender.sent)} series, "
-                        f"VmRSS {rss / 1024:.1f} MiB, fds {open_fds(pid)}"
+                        f"VmRSS {rss / 1024:.1f} MiB, fds {open_fds(pid)}, "
+                        f"threads {thread_count(pid)}"
                     )
         report.seconds = time.monotonic() - started
         sender.stop()
@@ -394,8 +406,16 @@ def run_swarm(
     for failure in report.tally.failures:
         report.problems.append(f"input {failure.label}: {failure.error}")
     if receiver.process.process.poll() is None:
-        _check_after(receiver, registrations, sender.sent, report, rss_margin_mib)
+        _check_after(receiver, registrations, sender.sent, report, rss_margin_mib, thread_margin)
     return report
+
+
+def thread_count(pid: int) -> int:
+    """How many threads process ``pid`` runs (``Threads:`` of its status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Threads for {pid}")
 
 
 def _check_after(
@@ -404,6 +424,7 @@ def _check_after(
     sent: list[list[Instance]],
     report: Report,
     rss_margin_mib: float,
+    thread_margin: int,
 ) -> None:
     pid = receiver.process.pid
     problems = report.problems
@@ -428,6 +449,15 @@ def _check_after(
         problems.append(
             f"VmRSS grew from {report.rss_before_kib} to {report.rss_after_kib} KiB "
             f"(margin {rss_margin_mib:g} MiB)"
+        )
+    bound = report.threads_before + thread_margin  # pools grown to size, nothing more
+    while thread_count(pid) > bound and time.monotonic() < deadline:
+        time.sleep(0.1)
+    report.threads_after = thread_count(pid)
+    if report.threads_after > bound:
+        problems.append(
+            f"{report.threads_after} threads after the run, {report.threads_before} before "
+            f"(margin {thread_margin})"
         )
     root = receiver.files_root
     problems += [f"temporary file left: {path}" for path in leftovers(root)]
@@ -499,6 +529,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="fuzzing processes [4]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rss-margin", type=float, default=32.0, metavar="MIB")
+    parser.add_argument("--thread-margin", type=int, default=16, metavar="N")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds per input [15]")
     parser.add_argument(
         "--set",
@@ -531,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds,
             seed=args.seed,
             rss_margin_mib=args.rss_margin,
+            thread_margin=args.thread_margin,
             timeout=args.timeout,
             progress=lambda line: print(line, flush=True),
         )

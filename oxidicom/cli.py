@@ -14,15 +14,16 @@ import logging
 import shlex
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from oxidicom import __version__
 from oxidicom.dimse import status as dimse_status
 from oxidicom.implementation import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from oxidicom.net.requestor import AssociationError, RequestorConfig
 from oxidicom.scu import SendSummary, echo, send_files
+from oxidicom.ul.framer import HARD_PDU_LENGTH_CAP
 
 if TYPE_CHECKING:  # the fuzzer needs hypothesis: imported only when it runs
     from oxidicom.conformance import FuzzConfig, Target
@@ -30,11 +31,43 @@ if TYPE_CHECKING:  # the fuzzer needs hypothesis: imported only when it runs
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+MIN_PDU: Final = 4096
+"""PS3.8 calls a smaller Maximum Length Received unreasonable."""
+MAX_PDU: Final = HARD_PDU_LENGTH_CAP
+"""Advertising more would let a peer send P-DATA-TFs past our Upper Layer's memory cap."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("oxidicom").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"oxidicom: {where}{message} (see {self.prog} --help)\n")
+
+
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``, else a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} ({low}..{high})")
+        return value
+
+    return parse
+
+
+_port = _int_in(1, 65535, "a TCP port")
+_max_pdu = _int_in(MIN_PDU, MAX_PDU, "a maximum PDU length")
 
 
 def _scu_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("host", help="hostname or IP address of the SCP")
-    parser.add_argument("port", type=int, help="TCP port of the SCP")
+    parser.add_argument("port", type=_port, help="TCP port of the SCP")
     network = parser.add_argument_group("network options (as in DCMTK)")
     network.add_argument(
         "-aet", "--aetitle", default="OXIDICOM", help="our (calling) AE title [OXIDICOM]"
@@ -43,10 +76,10 @@ def _scu_options(parser: argparse.ArgumentParser) -> None:
     network.add_argument(
         "-pdu",
         "--max-pdu",
-        type=int,
+        type=_max_pdu,
         default=16384,
         metavar="N",
-        help="our maximum receive PDU length, 4096..131072 and more [16384]",
+        help=f"our maximum receive PDU length, {MIN_PDU}..{MAX_PDU} [16384]",
     )
     network.add_argument(
         "-to", "--timeout", type=float, default=30.0, metavar="S", help="connect timeout [30]"
@@ -84,7 +117,7 @@ def _scu_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="oxidicom",
         description=(
             "DICOM receiver for ChRIS. Without a command, runs the receiver configured by "
@@ -123,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SEVERITIES = ("critical", "error", "warning", "robustness")
 
 
-def _fuzz_options(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _fuzz_options(commands: argparse._SubParsersAction[_Parser]) -> None:
     fuzz = commands.add_parser(
         "fuzz",
         help="test a DICOM peer's Upper Layer against PS3.8 (needs oxidicom[fuzz])",
@@ -136,7 +169,7 @@ def _fuzz_options(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     fuzz.add_argument(
         "host", nargs="?", help="the SCP's address (loopback unless --i-own-this-host)"
     )
-    fuzz.add_argument("port", nargs="?", type=int, help="its TCP port")
+    fuzz.add_argument("port", nargs="?", type=_port, help="its TCP port")
     budget = fuzz.add_argument_group("budget and reproducibility")
     budget.add_argument("--seed", type=int, default=0, help="hypothesis seed [0]")
     budget.add_argument(
@@ -146,8 +179,8 @@ def _fuzz_options(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--seconds",
         type=float,
         metavar="T",
-        help="time budget shared by the probes (inputs per probe then unbounded); shrinking "
-        "a failure adds up to --shrink-seconds per probe",
+        help="time budget shared evenly by the probes, instead of --examples: each plays "
+        "inputs until its share runs out; shrinking a failure adds up to --shrink-seconds",
     )
     budget.add_argument(
         "--shrink-seconds", type=float, default=60.0, metavar="S", help="per probe [60]"

@@ -37,6 +37,9 @@ __all__ = [
 LogFormat = Literal["text", "json"]
 
 _FIELDS = "fields"
+# The AMQP client logs every failed reconnect, unthrottled, and a traceback when a
+# connection drops; the publisher's own throttled warnings say the same.
+_QUIET_UNLESS_DEBUG = ("aiormq", "aio_pika")
 # The JSON keys every record has; a field of the same name is renamed with a trailing "_".
 _JSON_KEYS = frozenset({"ts", "level", "logger", "msg", "exc", "stack"})
 
@@ -162,8 +165,9 @@ def configure_logging(
 ) -> None:
     """Send log records to ``stream`` (default: stderr) as ``fmt`` lines.
 
-    ``level`` applies to oxidicom's own loggers. Other libraries (aio-pika, nats, ...)
-    log at ``level`` too, but never below INFO: their debug output drowns ours.
+    ``level`` applies to oxidicom's own loggers. Other libraries (nats, ...) log at
+    ``level`` too, but never below INFO: their debug output drowns ours. The AMQP client
+    (aio-pika, aiormq) logs only critical messages unless ``level`` is DEBUG.
     Calling this again replaces the previous configuration.
     """
     numeric = logging.getLevelNamesMapping().get(level.upper()) if isinstance(level, str) else level
@@ -180,4 +184,8 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(max(numeric, logging.INFO))
     logging.getLogger("oxidicom").setLevel(numeric)
+    for name in _QUIET_UNLESS_DEBUG:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if numeric <= logging.DEBUG else logging.CRITICAL
+        )
     logging.captureWarnings(True)

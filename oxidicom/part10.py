@@ -1,4 +1,5 @@
-"""Reading the header of a DICOM Part 10 file: what an SCU needs to send it as it is.
+"""DICOM Part 10 files, for library users: read one's header to send it as it is, or
+write one's header in front of a received data set. See ``docs/library.md``.
 
 Only the preamble, ``DICM`` and the File Meta Information group are read: the data set is
 then streamed from ``data_set_offset`` without being parsed, in its own transfer syntax.
@@ -10,6 +11,16 @@ import os
 import struct
 
 import attrs
+
+from oxidicom.storage.filemeta import encode_part10_header
+
+__all__ = [
+    "NotPart10Error",
+    "Part10Header",
+    "encode_part10_header",
+    "read_part10_header",
+    "standard_transfer_syntaxes",
+]
 
 _PREAMBLE = 128
 _EXPLICIT_HEADER = struct.Struct("<HH2s")
@@ -25,6 +36,9 @@ class NotPart10Error(ValueError):
 
 @attrs.frozen
 class Part10Header:
+    """A file as :meth:`oxidicom.net.ClientAssociation.store_file` sends it: its UIDs, and
+    where its data set starts."""
+
     path: str
     sop_class_uid: str
     sop_instance_uid: str
@@ -81,3 +95,12 @@ def read_part10_header(path: str | os.PathLike[str]) -> Part10Header:
         data_set_offset=pos,
         file_size=size,
     )
+
+
+def standard_transfer_syntaxes() -> frozenset[str]:
+    """The standard transfer syntaxes whose data set can follow a Part 10 header as it came:
+    what a storage SCP that writes files can accept. Imported on first call: the table comes
+    from pydicom, which an SCU that only reads headers does not need to load."""
+    from oxidicom.storage import transfer_syntax  # noqa: PLC0415 - see above
+
+    return transfer_syntax.standard_transfer_syntaxes()

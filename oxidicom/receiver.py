@@ -53,6 +53,9 @@ from oxidicom.workers import run_workers
 
 log = logging.getLogger("oxidicom.receiver")
 
+_STALE_TEMPORARY_FILE_AGE = 3600.0
+"""A named temporary file untouched this long (s) belongs to no transfer: every association
+would have timed out long before (idle timeout), in this replica or another."""
 _PREPARE_AFTER = 2
 """Instances of a series an association has stored before its next file is made ahead."""
 UNCOMPRESSED_TRANSFER_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
@@ -109,6 +112,16 @@ class CubeApplication:
 
     def open(self, association: AssociationContext) -> CubeAssociation:
         return CubeAssociation(self, association)
+
+
+_OUTCOME_NAMES = {
+    Outcome.RELEASED: "released",
+    Outcome.ABORTED: "aborted",
+    Outcome.TIMEOUT: "timeout",
+    Outcome.CONNECTION_LOST: "aborted",
+    Outcome.SHUTDOWN: "error",
+}
+"""The outcome as the observer (and the span, contract §6) names it."""
 
 
 class CubeAssociation:
@@ -183,21 +196,15 @@ class CubeAssociation:
             if self.series[folder] >= _PREPARE_AFTER:
                 store.prepare(folder)
 
-    def on_end(self, end: AssociationEnd) -> None:
-        self._tell_stored()
-        self._ended = True
-        for folder in self.series:
-            self.app.store.series_finished(folder)
+    def on_release(self) -> Awaitable[None] | None:
+        """The peer asks to release: its series end now, and it has our A-RELEASE-RP only
+        once their registrations are on disk. After that answer the PACS counts the
+        instances delivered; a crash must not lose their registration."""
+        return self._end(Outcome.RELEASED, "released")
+
+    def on_end(self, end: AssociationEnd) -> Awaitable[None] | None:
+        settled = None if self._ended else self._end(end.outcome, end.detail)
         stats = end.stats
-        outcome = {
-            Outcome.RELEASED: "released",
-            Outcome.ABORTED: "aborted",
-            Outcome.TIMEOUT: "timeout",
-            Outcome.CONNECTION_LOST: "aborted",
-            Outcome.SHUTDOWN: "error",
-        }[end.outcome]
-        error = None if end.outcome is Outcome.RELEASED else end.detail
-        self.app.observer.association_ended(AssociationEnded(self.info, outcome, error))
         log.info(
             "association ended",
             extra=fields(
@@ -213,6 +220,17 @@ class CubeAssociation:
                 detail=end.detail,
             ),
         )
+        return settled
+
+    def _end(self, outcome: Outcome, detail: str) -> Awaitable[None] | None:
+        """Tell the observer the association is over (once): its series are complete."""
+        self._tell_stored()
+        self._ended = True
+        for folder in self.series:
+            self.app.store.series_finished(folder)
+        error = None if outcome is Outcome.RELEASED else detail
+        ended = AssociationEnded(self.info, _OUTCOME_NAMES[outcome], error)
+        return self.app.observer.association_ended(ended)
 
 
 class InstanceSink:
@@ -279,6 +297,7 @@ def server_config(settings: Settings, ssl_context: ssl.SSLContext | None) -> Ser
         slot_wait_timeout=listener.slot_wait_timeout,
         slot_wait_queue=listener.slot_wait_queue,
         max_associations_per_peer=listener.max_associations_per_peer,
+        max_connections=listener.connection_limit,
         artim_timeout=scp.artim_timeout,
         idle_timeout=scp.idle_timeout or None,
         strict_max_length=scp.strict,
@@ -314,6 +333,21 @@ def check_files_root(settings: Settings) -> str | None:
     return None
 
 
+def check_outbox_dir(settings: Settings) -> str | None:
+    """A one-line reason why the outbox directory is unusable, or None; creating it now
+    turns a bad path into a configuration error rather than a failure to serve."""
+    outbox = settings.storage.outbox_dir
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"OXIDICOM_OUTBOX_DIR: {outbox} is not a directory"
+    except OSError as error:
+        return f"OXIDICOM_OUTBOX_DIR: cannot create {outbox}: {error.strerror or error}"
+    if not os.access(outbox, os.W_OK | os.X_OK):
+        return f"OXIDICOM_OUTBOX_DIR: {outbox} is not writable"
+    return None
+
+
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or cancellation), then shut down gracefully."""
     provider = configure_tracing(settings)
@@ -335,6 +369,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         else None
     )
     store = Store(settings.storage.files_root, fsync=settings.storage.fsync)
+    if stale := store.files.remove_stale_temporary_files(_STALE_TEMPORARY_FILE_AGE):
+        log.info("removed %d temporary file(s) left by an earlier crash", stale)
     app = CubeApplication(settings, store, notifier, executor)
     server = DicomServer(app, server_config(settings, tls_context(settings)))
     await server.start()
@@ -405,7 +441,7 @@ def main(env: dict[str, str] | None = None) -> int:
     configure_logging(settings.log.level, settings.log.format)
     for warning in environment_warnings(env):
         log.warning(warning)
-    problem = check_files_root(settings)
+    problem = check_files_root(settings) or check_outbox_dir(settings)
     try:
         run = event_loop_runner(settings.listener.event_loop)
     except ImportError:

@@ -518,7 +518,9 @@ class ScpSettings:
     idle_timeout: Seconds = attrs.field(
         metadata=_env(
             "OXIDICOM_IDLE_TIMEOUT",
-            "abort an established association that sends no PDU for this long; `0s` = never",
+            "abort an established association whose peer sends nothing for this long when "
+            "it is its turn (counted from the last PDU either way, and not while the receiver "
+            "waits on its disk); `0s` = never",
             "60s",
         )
     )
@@ -572,10 +574,21 @@ class ListenerSettings:
     max_associations_per_peer: Annotated[int, _IntRange(0, 65535)] = attrs.field(
         metadata=_env(
             "OXIDICOM_MAX_ASSOCIATIONS_PER_PEER",
-            "the most connections served at once from one IP address; `0` = no limit "
-            "(PACS open several associations at once, and NAT may put many behind one "
-            "address)",
+            "the most associations served at once from one IP address, more are rejected "
+            "(A-ASSOCIATE-RJ transient, local limit exceeded), and connections from it "
+            "beyond twice as many are closed at once; `0` = no limit (PACS open several "
+            "associations at once, and NAT may put many behind one address)",
             "0",
+        )
+    )
+    connection_limit: Annotated[int, _IntRange(1, 1_000_000)] = attrs.field(
+        metadata=_env(
+            "OXIDICOM_MAX_CONNECTIONS",
+            "the most TCP connections open at once in each worker process, associated or "
+            "not (waiting for a slot, or not yet past the A-ASSOCIATE-RQ); more are closed "
+            "at once. Each holds a file descriptor, and up to 1 MiB of an unfinished request "
+            "until the ARTIM timeout",
+            "1024",
         )
     )
     allowed_peers: Annotated[tuple[PeerNetwork, ...], _CommaList(_IpNetwork())] = attrs.field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from oxidicom.net import read_part10_header
+from oxidicom.testing.scu import BlockingScu
 from tests.peers.dcmtk import StorescpFactory, storescu
 from tests.peers.ports import (
     LOOPBACK,
@@ -71,6 +74,31 @@ def test_storescu_into_the_flat_storage_scp(flat_scp: tuple[int, Path, ListenerP
     assert received.file_meta.SourceApplicationEntityTitle == "STORESCU"
     assert received.pixel_array.shape == source.pixel_array.shape
     listener.check_running()
+
+
+def test_an_aborted_resend_keeps_the_stored_copy(
+    flat_scp: tuple[int, Path, ListenerProcess],
+) -> None:
+    port, folder, listener = flat_scp
+    storescu(LOOPBACK, port, [_ct_file()]).check()
+    (stored,) = folder.iterdir()
+    complete = stored.read_bytes()
+    header = read_part10_header(_ct_file())
+    data_set = _ct_file().read_bytes()[header.data_set_offset :]
+
+    contexts = [(header.sop_class_uid, [header.transfer_syntax_uid])]
+    with BlockingScu(LOOPBACK, port, contexts=contexts, calling_ae_title="HALF-WAY") as scu:
+        scu.send_store(
+            header.sop_class_uid, header.sop_instance_uid, data_set, size=len(data_set) // 2
+        )
+        scu.abort()
+    deadline = time.monotonic() + 20
+    while "HALF-WAY: aborted" not in listener.log():  # printed after the sink's abort()
+        assert time.monotonic() < deadline, "the SCP never reported the aborted association"
+        time.sleep(0.05)
+
+    assert list(folder.iterdir()) == [stored]  # no partial file left, under any name
+    assert stored.read_bytes() == complete
 
 
 def test_echo_and_store_into_storescp(storescp_factory: StorescpFactory) -> None:

@@ -15,10 +15,12 @@ TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
-    ours = logging.getLogger("oxidicom")
-    saved = root.handlers[:], root.level, ours.level
+    named = [logging.getLogger(name) for name in ("oxidicom", "aiormq", "aio_pika")]
+    saved = root.handlers[:], root.level, [logger.level for logger in named]
     yield
-    root.handlers[:], root.level, ours.level = saved[0], saved[1], saved[2]
+    root.handlers[:], root.level = saved[0], saved[1]
+    for logger, level in zip(named, saved[2], strict=True):
+        logger.setLevel(level)
     logging.captureWarnings(False)
 
 
@@ -136,6 +138,17 @@ def test_debug_is_ours_only(stream: io.StringIO) -> None:
     logging.getLogger("aio_pika").debug("theirs")
     logging.getLogger("aio_pika").info("theirs too")
     assert [line.split(" ", 3)[3] for line in lines(stream)] == ["ours", "theirs too"]
+
+
+def test_amqp_client_is_quiet_unless_debugging(stream: io.StringIO) -> None:
+    """Its per-attempt reconnect errors repeat what our throttled warning says."""
+    configure_logging("info", "text", stream)
+    logging.getLogger("aiormq.connection").error("error when creating transport")
+    logging.getLogger("aio_pika.robust_connection").warning("reader exited abnormally")
+    logging.getLogger("aiormq").critical("shown")
+    configure_logging("debug", "text", stream)
+    logging.getLogger("aiormq.connection").error("shown when debugging")
+    assert [line.split(" ", 3)[3] for line in lines(stream)] == ["shown", "shown when debugging"]
 
 
 @pytest.mark.parametrize("level", ["WARNING", "warning", logging.WARNING])

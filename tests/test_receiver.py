@@ -144,6 +144,7 @@ def _assert_one_clear_line(stderr: str, variable: str) -> None:
         ("OXIDICOM_SCP_MAX_PDU_LENGTH", "abc"),
         ("OXIDICOM_FILES_ROOT", None),
         ("OXIDICOM_FILES_ROOT", "/nonexistent/oxidicom/files"),
+        ("OXIDICOM_OUTBOX_DIR", "/proc/nope"),
     ],
 )
 def test_bad_setting_stops_the_command_with_one_clear_line(
@@ -174,6 +175,8 @@ def test_bad_setting_stops_the_command_with_one_clear_line(
         ("OXIDICOM_PROGRESS_INTERVAL", "soon"),
         ("OXIDICOM_LISTENER_PORT", "70000"),
         ("OXIDICOM_SCP_AET", "WAY-TOO-LONG-AE-TITLE"),
+        ("OXIDICOM_OUTBOX_DIR", "/proc/nope"),
+        ("OXIDICOM_OUTBOX_DIR", "/dev/null"),
     ],
 )
 def test_bad_setting_is_one_clear_line(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
+from oxidicom.net import AssociationAbortedError
 from oxidicom.net.server import DicomServer, ServerConfig
 from oxidicom.receiver import CubeApplication
 from oxidicom.settings import Settings
@@ -24,6 +26,7 @@ from oxidicom.storage.events import (
     InstanceStored,
 )
 from oxidicom.storage.instance import Store
+from tests.e2e.waiting import until
 from tests.reliability.support import Instance, Scu, make_instance, make_series
 
 
@@ -40,8 +43,9 @@ class RecordingObserver:
     def instance_rejected(self, event: InstanceRejected) -> None:
         self.heard.append("rejected")
 
-    def association_ended(self, event: AssociationEnded) -> None:
+    def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
         self.heard.append("ended")
+        return None
 
 
 def _unnamed_files_open(under: Path) -> list[str]:
@@ -122,3 +126,74 @@ async def test_the_next_file_is_made_ahead_only_for_a_series_that_keeps_coming(
     assert len(prepared) == 2
     assert len(set(prepared)) == 1
     assert _unnamed_files_open(tmp_path) == []
+
+
+class GatedObserver(RecordingObserver):
+    """Its ``association_ended`` settles only when the test says so (an outbox that is
+    still writing the registrations)."""
+
+    def __init__(self, gate: asyncio.Future[None]) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
+        super().association_ended(event)
+        return self.gate
+
+
+def _store_and_release(port: int, instances: list[Instance]) -> str:
+    """Push, then release; how the release went."""
+    with Scu("127.0.0.1", port) as scu:
+        for instance in instances:
+            scu.store_instance(instance)
+        try:
+            scu.release()
+        except AssociationAbortedError:
+            return "aborted"
+        return "released"
+
+
+async def _gated_server(tmp_path: Path, gate: asyncio.Future[None]) -> tuple[DicomServer, Store]:
+    settings = Settings.from_env(
+        {"OXIDICOM_FILES_ROOT": str(tmp_path), "OXIDICOM_AMQP_ADDRESS": "amqp://unused"}
+    )
+    store = Store(tmp_path)
+    server = DicomServer(
+        CubeApplication(settings, store, GatedObserver(gate)),
+        ServerConfig(host="127.0.0.1", port=0),
+    )
+    await server.start()
+    return server, store
+
+
+async def test_the_release_is_answered_once_the_series_are_settled(tmp_path: Path) -> None:
+    # The PACS counts its instances delivered when it has our A-RELEASE-RP: by then their
+    # registrations must be on disk (the observer's awaitable), or a crash would lose them.
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    server, store = await _gated_server(tmp_path, gate)
+    push = asyncio.ensure_future(asyncio.to_thread(_store_and_release, server.port, make_series(2)))
+    await until(lambda: "ended" in server_observer(server).heard, "the association's end")
+    done, _ = await asyncio.wait([push], timeout=0.5)
+    assert not done, "A-RELEASE-RP sent before the registrations were settled"
+    gate.set_result(None)
+    assert await push == "released"
+    await server.close(grace=5)
+    store.close()
+    assert server_observer(server).heard == ["started", "stored 1", "stored 2", "ended"]
+
+
+async def test_a_release_whose_series_cannot_be_settled_is_aborted(tmp_path: Path) -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    gate.set_exception(OSError("outbox: no space left on device"))
+    server, store = await _gated_server(tmp_path, gate)
+    assert await asyncio.to_thread(_store_and_release, server.port, make_series(1)) == "aborted"
+    await server.close(grace=5)
+    store.close()
+
+
+def server_observer(server: DicomServer) -> RecordingObserver:
+    app = server.app
+    assert isinstance(app, CubeApplication)
+    observer = app.observer
+    assert isinstance(observer, RecordingObserver)
+    return observer

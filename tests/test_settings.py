@@ -78,6 +78,7 @@ def test_defaults_of_our_additions() -> None:
     assert s.scp.check_called_aet is False
     assert s.listener.allowed_peers == ()
     assert s.listener.max_associations_per_peer == 0
+    assert s.listener.connection_limit == 1024
 
 
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,6 +187,7 @@ def test_pdu_length_out_of_range_or_not_an_integer(text: str) -> None:
         ("OXIDICOM_WRITER_THREADS", "257", "from 0 to 256"),
         ("OXIDICOM_SLOT_WAIT_QUEUE", "-1", "from 0 to 65535"),
         ("OXIDICOM_MAX_ASSOCIATIONS_PER_PEER", "x", "from 0 to 65535"),
+        ("OXIDICOM_MAX_CONNECTIONS", "0", "from 1 to 1000000"),
     ],
 )
 def test_integer_ranges(variable: str, text: str, message: str) -> None:
@@ -553,6 +555,7 @@ FULL_ENV = {
     "OXIDICOM_SLOT_WAIT_TIMEOUT": "0s",
     "OXIDICOM_SLOT_WAIT_QUEUE": "0",
     "OXIDICOM_MAX_ASSOCIATIONS_PER_PEER": "4",
+    "OXIDICOM_MAX_CONNECTIONS": "300",
     "OXIDICOM_ALLOWED_PEERS": "10.0.0.0/8,::1",
     "OXIDICOM_WORKERS": "2",
     "OXIDICOM_SHUTDOWN_GRACE": "5m",

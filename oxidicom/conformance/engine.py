@@ -56,13 +56,22 @@ class _PeerDownError(Exception):
     """The peer stopped answering in the middle of a probe."""
 
 
+class _ProbeOverError(BaseException):
+    """Raised from an example to end its probe now (time is up, or the peer is down).
+
+    Not an :class:`Exception`, so hypothesis does not take it for a failing example to
+    shrink: it ends the run at once. Without it a time budget could not govern, as hypothesis
+    stops only after ``max_examples`` inputs."""
+
+
 @attrs.frozen
 class FuzzConfig:
     seed: int = 0
     examples: int = 20
-    """Inputs per probe (hypothesis ``max_examples``)."""
+    """Inputs per probe (hypothesis ``max_examples``), when there is no time budget."""
     seconds: float | None = None
-    """Total time budget, shared evenly by the probes; ``examples`` is then only a cap."""
+    """Total time budget, shared evenly by the probes; ``examples`` is then ignored: each
+    probe plays inputs until its share runs out (or its strategy has no new input)."""
     timeout: float = 3.0
     """How long to wait for the peer's reaction to each step."""
     artim: float = 40.0
@@ -122,6 +131,9 @@ class _ProbeState:
 
 
 Log = Callable[[str], None]
+
+_UNBOUNDED: Final = 10**12
+"""``max_examples`` under a time budget: never reached, the deadline ends the probe."""
 
 _SEVERITY_ORDER: Final = {severity: severity.rank for severity in Severity}
 
@@ -327,7 +339,7 @@ class Fuzzer:
             return 1, None
         deadline = time.monotonic() + (slice_seconds if slice_seconds is not None else 1e9)
         state = _ProbeState(deadline, config.shrink_seconds)
-        max_examples = config.examples if config.seconds is None else max(config.examples, 1000)
+        max_examples = config.examples if config.seconds is None else _UNBOUNDED
         probe_index = [p.name for p in PROBES].index(probe.name)
 
         @settings(
@@ -344,7 +356,7 @@ class Fuzzer:
         @given(probe.scripts(profile))
         def example(script: Script) -> None:
             if state.out_of_time():
-                return
+                raise _ProbeOverError
             try:
                 transcript = self.play(script)
             except _PeerDownError as down:
@@ -362,8 +374,8 @@ class Fuzzer:
                 raise _failure(verdicts[0].key)(verdicts[0].summary)
 
         # The failures are in self.records; hypothesis' own exception (one failure, a group
-        # of them, or Flaky when the time budget ran out while shrinking) adds nothing.
-        with contextlib.suppress(Exception), warnings.catch_warnings():
+        # of them, or Flaky when a peer answers differently) adds nothing.
+        with contextlib.suppress(Exception, _ProbeOverError), warnings.catch_warnings():
             warnings.simplefilter("ignore", HypothesisWarning)  # reprs of large scripts
             example()
         return state.examples, state.dead or None

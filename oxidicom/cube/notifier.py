@@ -17,8 +17,9 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -160,16 +161,20 @@ class CubeNotifier:
             subject = self._series(association, uid).subject
         self._lonk.publish(subject, lonk.error(event.reason))
 
-    def association_ended(self, event: AssociationEnded) -> None:
+    def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
+        """Final progress and done for each series, then its registration into the outbox;
+        awaiting what it returns waits until those registrations are on disk."""
         association = self._associations.pop(event.association.association_id, None)
         if association is None:
-            return
+            return None
+        registered = False
         for uid, series in association.series.items():
             count = self._limiter.finish((association.info.association_id, uid))
             self._lonk.publish(series.subject, lonk.progress(count))
             self._lonk.publish(series.subject, lonk.DONE)
             if series.first is not None and count > 0:
-                self._register(series.first, count)
+                registered |= self._register(series.first, count)
+        return _Flushed(self._outbox) if registered else None
 
     # -- internals ------------------------------------------------------------------------
 
@@ -191,7 +196,8 @@ class CubeNotifier:
     def _progress_left(self, key: _SeriesKey) -> None:
         self._limiter.sent(key, self._clock())
 
-    def _register(self, first: InstanceStored, ndicom: int) -> None:
+    def _register(self, first: InstanceStored, ndicom: int) -> bool:
+        """Put the series' registration into the outbox; whether it went in."""
         try:
             registration = SeriesRegistration.of_series(first, ndicom)
             message = registration_message(registration)
@@ -203,7 +209,7 @@ class CubeNotifier:
                 first.association.calling_aet,
                 ndicom,
             )
-            return
+            return False
         log.info(
             "series %s from %s: %d instance(s), registration task %s queued",
             registration.SeriesInstanceUID,
@@ -211,6 +217,19 @@ class CubeNotifier:
             ndicom,
             message.task_id,
         )
+        return True
+
+
+class _Flushed:
+    """Awaiting it waits for the outbox to be on disk; ignoring it costs nothing (a bare
+    coroutine would warn that it was never awaited, e.g. after an abort, which nobody
+    answers)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._outbox.flush().__await__()
 
 
 def _series_uid(value: str | None) -> str:

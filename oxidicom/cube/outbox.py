@@ -4,7 +4,9 @@ Series registrations are the only record CUBE gets of received data, so none may
 because RabbitMQ is down or oxidicom is killed. Each payload is written to its own file
 (temporary name, ``fsync``, ``rename``, ``fsync`` of the directory) before anyone may publish
 it, and its file is removed only after the broker has confirmed it. Delivery is at least
-once: a crash between the broker's confirmation and the removal sends the entry again.
+once: an entry is sent again after a crash between the broker's confirmation and the
+removal, or when the confirmation is lost (the connection drops after the broker got the
+message, or the confirmation times out).
 
 Several replicas (processes, possibly on several hosts) may share one directory::
 
@@ -56,6 +58,10 @@ _TMP_SUFFIX: Final = ".tmp"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 _RETRY_MIN: Final = 0.5
 _RETRY_MAX: Final = 30.0
+_STALE_TMP_LOCK_AGE: Final = 60.0
+"""Seconds after which a temporary lock file is another owner's to remove: its creator
+renames it within milliseconds unless it died, and hosts sharing NFS may disagree on time."""
+_OWNERSHIP_ATTEMPTS: Final = 5
 
 
 @attrs.frozen(order=True)
@@ -252,15 +258,37 @@ class Outbox:
             folder.mkdir(parents=True, exist_ok=True)
         # The lock file appears under its final name already locked, and the claim folder
         # only after it: nobody can ever see our folder without our lock.
+        fd = self._create_lock()
+        try:
+            self._mine.mkdir()
+            _fsync_dir(self._claims)
+            _fsync_dir(self.directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _create_lock(self) -> int:
+        """Our lock file, flock'd, under its final name.
+
+        Another owner's recovery may remove the temporary file before we lock or rename it
+        (it looked stale: a clock ahead, a stalled start); we then simply start again.
+        """
         tmp = self._claims / f".{self.owner}{LOCK_SUFFIX}{_TMP_SUFFIX}"
+        for _ in range(_OWNERSHIP_ATTEMPTS - 1):
+            try:
+                return self._lock_and_rename(tmp)
+            except (FileNotFoundError, BlockingIOError):  # removed, or being removed
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        return self._lock_and_rename(tmp)
+
+    def _lock_and_rename(self, tmp: Path) -> int:
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
             os.rename(tmp, self._claims / f"{self.owner}{LOCK_SUFFIX}")
-            self._mine.mkdir()
-            _fsync_dir(self._claims)
-            _fsync_dir(self.directory)
         except BaseException:
             os.close(fd)
             raise
@@ -347,11 +375,14 @@ class Outbox:
             os.close(fd)
 
     def _remove_stale_lock(self, path: Path) -> None:
+        """Remove a temporary lock file left by an owner that died while starting; a young
+        one may belong to an owner between its create and its flock, so it stays."""
         fd = _try_lock(path)
         if fd is not None:
             try:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                if time.time() - os.fstat(fd).st_mtime >= _STALE_TMP_LOCK_AGE:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
             finally:
                 os.close(fd)
 

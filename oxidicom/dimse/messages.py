@@ -227,6 +227,10 @@ def unrecognized_operation_response(request: OtherCommand) -> OtherCommand:
     )
 
 
+_WITH_DATA_SET: dict[int, bool] = {CommandField.C_STORE_RQ: True, CommandField.C_ECHO_RQ: False}
+"""Requests whose CommandDataSetType PS3.7 fixes (C.4.1, C.9)."""
+
+
 def decode_message(data: bytes | memoryview) -> Message:
     """Type a command set; raises :class:`CommandError` when it lacks what it needs."""
     elements = decode_command(data)
@@ -241,6 +245,14 @@ def decode_message(data: bytes | memoryview) -> Message:
     if with_data is None:
         raise CommandError(
             "command set lacks CommandDataSetType", command_field=field, message_id=known_id
+        )
+    if _WITH_DATA_SET.get(field, with_data) is not with_data:
+        # A C-STORE-RQ announcing no data set would leave both sides waiting for the other.
+        raise CommandError(
+            f"command 0x{field:04X} {'without' if with_data is False else 'with'} a data set",
+            command_field=field,
+            message_id=known_id,
+            has_data_set=with_data,
         )
     if field == CommandField.C_STORE_RQ:
         common = _common_store_request(elements)

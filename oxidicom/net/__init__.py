@@ -23,6 +23,7 @@ from oxidicom.net.requestor import (
     propose,
 )
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.part10 import NotPart10Error, Part10Header, read_part10_header
 
 __all__ = [
     "Application",
@@ -36,7 +37,9 @@ __all__ = [
     "ClientAssociation",
     "DicomServer",
     "NoContextError",
+    "NotPart10Error",
     "Outcome",
+    "Part10Header",
     "Peer",
     "RequestorConfig",
     "ServerConfig",
@@ -44,4 +47,5 @@ __all__ = [
     "StoreSink",
     "associate",
     "propose",
+    "read_part10_header",
 ]

@@ -29,6 +29,7 @@ from oxidicom.dimse.command import CommandError
 from oxidicom.dimse.messages import (
     CEchoRQ,
     CEchoRSP,
+    CommandField,
     CStoreRQ,
     CStoreRSP,
     Message,
@@ -164,15 +165,30 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self._peer = Peer(str(peername[0]), int(peername[1]))
-        self._server.connection_opened(self)
-        if not self._server.app.connection_allowed(self._peer):
-            log.warning("connection from %s refused: not an allowed peer", self._peer.host)
+        # One span per TCP connection (contract §6), refused ones included.
+        self._span = AssociationSpan(self.association_id, self._peer.host, self._peer.port)
+        if not self._server.connection_opened(self, self._peer):
             self._outcome = Outcome.ABORTED
+            self._detail = "too many connections"
             self._transport.abort()
             return
-        self._span = AssociationSpan(self.association_id, self._peer.host, self._peer.port)
+        if not self._allowed():
+            self._outcome = Outcome.ABORTED
+            self._detail = "peer not allowed"
+            self._transport.abort()
+            return
         self._association.connection_made(self._loop.time())
         self._after_input()
+
+    def _allowed(self) -> bool:
+        try:
+            allowed = self._server.app.connection_allowed(self._peer)
+        except Exception:
+            log.exception("association %s: connection_allowed() failed", self.association_id)
+            return False
+        if not allowed:
+            log.warning("connection from %s refused: not an allowed peer", self._peer.host)
+        return allowed
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # Reads go after the chunks still waiting in the batch, so several reads can be
@@ -204,9 +220,15 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._association.receive_data(b"", self._loop.time())
+        if self._blocked:
+            # What we were waiting for (a write, a slot, a release to settle) may never
+            # come: the association ends now, and the continuation, when it comes, finds it
+            # over. The sink is aborted first: no more writes may reach it meanwhile.
+            self._blocked = False
+            self._abandon_operation("connection closed")
         self._process()
         self._cancel_timer()
-        if not self._closed and not self._blocked:  # refused before any association
+        if not self._closed:  # refused before any association
             self._connection_closed("connection refused")
 
     # --- the event loop of the association ------------------------------------------------
@@ -328,6 +350,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._timer = None
         self._timer_at = None
         now = self._loop.time()
+        if self._blocked:
+            # We are not reading (waiting on the disk or for a slot): the silence is ours.
+            self._association.restart_idle_timer(now)
         deadline = self._association.get_timer()
         if deadline is not None and deadline <= now:
             self._association.handle_timer(now)
@@ -347,13 +372,33 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._outcome = Outcome.RELEASED
             self._detail = "released"
             if isinstance(event, ReleaseConfirmed) or not event.collision:
-                self._association.release_response(self._loop.time())
+                self._answer_release()
         elif type(event) is Aborted:
             self._outcome = _ABORT_OUTCOMES[event.cause]
             self._detail = event.detail
             self._abandon_operation(event.detail)
         elif type(event) is ConnectionClosed:
             self._connection_closed(event.reason)
+
+    def _answer_release(self) -> None:
+        """A-RELEASE-RP, once the handler's ``on_release`` (optional) has settled."""
+        on_release = getattr(self._handler, "on_release", None)
+        settled = None
+        if on_release is not None:
+            try:
+                settled = on_release()
+            except Exception:
+                log.exception("association %s: on_release() failed", self.association_id)
+                self._abort_association("internal error")
+                return
+        if settled is None:
+            self._association.release_response(self._loop.time())
+        else:
+            self._block_on(settled, lambda _: self._release_settled())
+
+    def _release_settled(self) -> None:
+        if self._association.state in (State.STA8, State.STA12):  # not aborted meanwhile
+            self._association.release_response(self._loop.time())
 
     def _association_requested(self, request: AAssociateRQ) -> None:
         if self._span is not None:
@@ -387,6 +432,10 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         )
 
         def slot_decided(granted: bool) -> None:
+            if self._closed:  # the peer gave up while it waited
+                if granted:
+                    self._server.slots.release()
+                return
             if not granted:
                 self._reject(
                     AAssociateRJ(
@@ -421,7 +470,11 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             response=answer,
             contexts=dict(association.contexts),
         )
-        self._handler = self._server.app.open(self._context)
+        try:
+            self._handler = self._server.app.open(self._context)
+        except Exception:
+            log.exception("association %s: open() failed", self.association_id)
+            self._abort_association("internal error")
 
     def _connection_closed(self, reason: str) -> None:
         self._closed = True
@@ -449,8 +502,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def _done(self) -> None:
         if self._span is not None:
-            if self._outcome not in (Outcome.RELEASED, None) and self._context is not None:
-                self._span.fail(self._detail)
+            if self._outcome is not Outcome.RELEASED:  # rejected, refused and lost too
+                self._span.fail(self._detail or "connection closed")
             self._span.end()
             self._span = None
         self._server.connection_finished(self, self._context, self._outcome, self._detail)
@@ -488,6 +541,10 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 log.exception("association %s: on_echo() failed", self.association_id)
                 status = dimse_status.PROCESSING_FAILURE
             self._send(context_id, CEchoRSP(message.message_id, status))
+        elif type(message) is OtherCommand and message.command_field == CommandField.C_CANCEL_RQ:
+            pass  # PS3.7 §9.3.2.3: answered by the cancelled operation's response, if any
+        elif type(message) is OtherCommand and message.message_id is None:
+            self._abort_association(f"command 0x{message.command_field:04X} has no MessageID")
         elif type(message) is OtherCommand and message.is_request:
             response = unrecognized_operation_response(message)
             if message.has_data_set:
@@ -635,6 +692,10 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._association.abort(self._loop.time())
         self._after_input()
         self._close_transport()
+
+    @property
+    def peer(self) -> Peer:
+        return self._peer
 
     @property
     def established(self) -> bool:

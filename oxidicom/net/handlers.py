@@ -103,8 +103,10 @@ class StoreSink(Protocol):
     ``write`` gets the chunks of one received buffer at a time (views that are valid only
     during the call, or until its awaitable completes); ``finish`` is called once after the
     last chunk and its result is the C-STORE-RSP status; ``abort`` instead of ``finish`` when
-    the association ends before the data set is complete. After ``finish`` or ``abort``
-    nothing else is called.
+    the association ends before the data set is complete, possibly while the awaitable of
+    a ``write`` is still pending (the connection was lost, or the server's grace period ran
+    out): the sink must then discard the instance once that write is done. After ``finish``
+    or ``abort`` nothing else is called.
     """
 
     def write(self, chunks: Sequence[memoryview]) -> Awaitable[None] | None: ...
@@ -115,7 +117,14 @@ class StoreSink(Protocol):
 
 
 class AssociationHandler(Protocol):
-    """Serves the operations of one established association."""
+    """Serves the operations of one established association.
+
+    Optionally it also has ``on_release() -> Awaitable[None] | None``, called when the peer
+    asks to release (every operation answered): the A-RELEASE-RP waits for the returned
+    awaitable, so it is the place to make durable what the peer will count as delivered.
+    If it raises (or its awaitable fails) the association is aborted instead. ``on_end``
+    follows as for any association.
+    """
 
     def on_echo(self, request: CEchoRQ) -> int:
         """Status of the C-ECHO-RSP (0x0000 for success)."""

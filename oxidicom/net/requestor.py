@@ -89,7 +89,8 @@ class RequestorConfig:
     acse_timeout: float = 30.0
     """Waiting for A-ASSOCIATE-AC/RJ and A-RELEASE-RP (also the ARTIM)."""
     dimse_timeout: float | None = 60.0
-    """Waiting for a response; the association is aborted when it runs out."""
+    """Waiting for a response, or for the peer to read our data set; the association is
+    aborted when it runs out."""
     ssl: ssl_module.SSLContext | None = None
 
 
@@ -256,6 +257,18 @@ class ClientAssociation:
         protocol.flush()
         return future
 
+    async def _writable(self) -> None:
+        """Wait until the peer reads what we sent, for at most ``dimse_timeout``."""
+        if self._protocol.can_write.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._protocol.can_write.wait(), self._config.dimse_timeout)
+        except TimeoutError:
+            self.abort()
+            raise AssociationAbortedError(
+                f"the peer read nothing of the data set for {self._config.dimse_timeout:g} s"
+            ) from None
+
     async def _await_response(self, future: asyncio.Future[Message]) -> Message:
         try:
             return await asyncio.wait_for(future, self._config.dimse_timeout)
@@ -297,8 +310,7 @@ class ClientAssociation:
                 protocol.flush()
                 if last:
                     break
-                if not protocol.can_write.is_set():
-                    await protocol.can_write.wait()
+                await self._writable()
         finally:
             os.close(fd)
         response = await self._await_response(future)
@@ -330,8 +342,7 @@ class ClientAssociation:
             protocol.flush()
             if last:
                 break
-            if not protocol.can_write.is_set():
-                await protocol.can_write.wait()
+            await self._writable()
         response = await self._await_response(future)
         assert isinstance(response, CStoreRSP)
         return StoreResult(response.status, response.error_comment)
@@ -398,9 +409,9 @@ async def associate(
         ),
     )
     loop = asyncio.get_running_loop()
-    association = Association(
-        Role.REQUESTOR, artim_timeout=config.acse_timeout, idle_timeout=config.dimse_timeout
-    )
+    # No idle timeout in the Upper Layer: between operations the requestor's user decides,
+    # and a response is waited for with dimse_timeout from the moment the request is sent.
+    association = Association(Role.REQUESTOR, artim_timeout=config.acse_timeout)
     association.request_association(request, loop.time())
     try:
         _, protocol = await asyncio.wait_for(

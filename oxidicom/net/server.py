@@ -3,6 +3,10 @@
 Each accepted TCP connection gets an :class:`~oxidicom.net.acceptor.AcceptorProtocol`; at most
 ``max_associations`` are *established* at once (the rest wait for a slot, boundedly; see
 :mod:`oxidicom.net.slots`) and at most ``max_associations_per_peer`` per peer address.
+Connections are bounded before they say anything: at most ``max_connections`` in all and
+twice ``max_associations_per_peer`` from one address; more are closed at once. Until its
+A-ASSOCIATE-RQ is complete a connection holds a file descriptor and up to 1 MiB of request
+for up to the ARTIM time, so silent or slow connections must not be free to multiply.
 ``close(grace)`` stops accepting, lets associations in flight finish for ``grace`` seconds,
 then aborts the rest and waits until every handler has been told.
 """
@@ -30,6 +34,8 @@ from oxidicom.ul.pdus import AAssociateRJ
 
 log = logging.getLogger("oxidicom.net")
 
+_REFUSAL_LOG_INTERVAL = 10.0
+
 
 @attrs.frozen
 class ServerConfig:
@@ -42,7 +48,10 @@ class ServerConfig:
     slot_wait_queue: int = 256
     """How many may wait at once; more are rejected at once."""
     max_associations_per_peer: int = 0
-    """Established associations per peer IP address (0: no limit)."""
+    """Established associations per peer IP address (0: no limit); that peer's connections
+    are limited to twice as many."""
+    max_connections: int = 1024
+    """TCP connections open at once, associated or not; more are closed at once."""
     artim_timeout: float = 30.0
     idle_timeout: float | None = 60.0
     strict_max_length: bool = False
@@ -64,6 +73,11 @@ class DicomServer:
         self._server: asyncio.Server | None = None
         self._connections: set[AcceptorProtocol] = set()
         self._per_peer: collections.Counter[str] = collections.Counter()
+        """Associations admitted, by peer address."""
+        self._connections_per_peer: collections.Counter[str] = collections.Counter()
+        self._refused = 0
+        """Connections closed at once since the last warning about it."""
+        self._refusal_logged = -_REFUSAL_LOG_INTERVAL
         self._grace_cut = asyncio.Event()
 
     async def start(self) -> None:
@@ -91,6 +105,11 @@ class DicomServer:
         for _, port in self.sockets:
             return port
         raise RuntimeError("server not started")
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections open now (counted against ``max_connections``)."""
+        return len(self._connections)
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -140,8 +159,34 @@ class DicomServer:
 
     # --- called by AcceptorProtocol --------------------------------------------------------
 
-    def connection_opened(self, connection: AcceptorProtocol) -> None:
+    def connection_opened(self, connection: AcceptorProtocol, peer: Peer) -> bool:
+        """Count a new connection; ``False`` if it is one too many (close it at once)."""
+        config = self.config
+        per_peer = 2 * config.max_associations_per_peer
+        if len(self._connections) >= config.max_connections:
+            self._refusal(peer, f"{len(self._connections)} connections open")
+            return False
+        if per_peer and self._connections_per_peer[peer.host] >= per_peer:
+            self._refusal(peer, f"{per_peer} connections open from {peer.host}")
+            return False
         self._connections.add(connection)
+        self._connections_per_peer[peer.host] += 1
+        return True
+
+    def _refusal(self, peer: Peer, why: str) -> None:
+        """Warn about refused connections, at most once per interval (a flood would
+        otherwise flood the log too)."""
+        self._refused += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._refusal_logged >= _REFUSAL_LOG_INTERVAL:
+            log.warning(
+                "connection from %s closed at once: %s (%d refused since the last warning)",
+                peer.host,
+                why,
+                self._refused,
+            )
+            self._refused = 0
+            self._refusal_logged = now
 
     def admission_check(self, peer: Peer) -> AAssociateRJ | None:
         """Count an association against its peer's limit, or refuse it."""
@@ -167,7 +212,12 @@ class DicomServer:
         outcome: Outcome | None,
         detail: str,
     ) -> None:
-        self._connections.discard(connection)
+        if connection in self._connections:
+            self._connections.remove(connection)
+            host = connection.peer.host
+            self._connections_per_peer[host] -= 1
+            if self._connections_per_peer[host] <= 0:
+                del self._connections_per_peer[host]
         log.debug(
             "connection %s finished: %s (%s)",
             connection.association_id,

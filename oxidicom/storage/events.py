@@ -13,6 +13,7 @@ counts it has seen by then as final.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable
 from typing import Protocol
 
 import attrs
@@ -101,4 +102,8 @@ class StorageObserver(Protocol):
 
     def instance_rejected(self, event: InstanceRejected) -> None: ...
 
-    def association_ended(self, event: AssociationEnded) -> None: ...
+    def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
+        """The association is over. An awaitable, when what this did must become durable
+        first: a released association's A-RELEASE-RP waits for it (the PACS counts its
+        instances delivered once it has that answer)."""
+        ...

@@ -42,8 +42,10 @@ def encode_part10_header(
 
     ``sop_class_uid`` and ``sop_instance_uid`` become MediaStorageSOPClassUID and
     MediaStorageSOPInstanceUID (from the C-STORE request); ``source_ae_title`` becomes
-    SourceApplicationEntityTitle and is left out when empty. Raises :class:`ValueError`
-    for a value that is not ASCII or is too long for its element.
+    SourceApplicationEntityTitle, left out when it is not a valid AE value (empty, longer
+    than 16, or outside the default repertoire: the element is optional, and a PACS with an
+    odd AE title must not have every instance refused for it). Raises :class:`ValueError`
+    for a UID that is not ASCII or is too long for its element.
     """
     before, after = _fixed_elements(sop_class_uid, transfer_syntax_uid, source_ae_title)
     uid = _uid(sop_instance_uid)
@@ -64,9 +66,20 @@ def _fixed_elements(
         _element(0x0012, "UI", _uid(IMPLEMENTATION_CLASS_UID)),
         _element(0x0013, "SH", _text(IMPLEMENTATION_VERSION_NAME, 16)),
     ]
-    if source_ae_title and source_ae_title.strip():
-        after.append(_element(0x0016, "AE", _text(source_ae_title.strip(), 16)))
+    if source_ae_title is not None and (ae_title := _ae_value(source_ae_title)):
+        after.append(_element(0x0016, "AE", ae_title))
     return before, b"".join(after)
+
+
+def _ae_value(title: str) -> bytes | None:
+    """An AE value (PS3.5 §6.2: up to 16 characters of the default repertoire, no
+    backslash or control characters), space-padded; ``None`` when ``title`` is not one."""
+    title = title.strip()
+    if not title or len(title) > 16 or not title.isascii() or not title.isprintable():
+        return None
+    if "\\" in title:
+        return None
+    return _text(title, 16)
 
 
 def _uid(value: str) -> bytes:

@@ -28,7 +28,7 @@ from oxidicom.storage.events import (
 )
 from oxidicom.storage.filemeta import encode_part10_header
 from oxidicom.storage.header import HeaderError, HeaderReader
-from oxidicom.storage.layout import InstancePath, LayoutError, instance_path, trim
+from oxidicom.storage.layout import PACS_FOLDER, InstancePath, LayoutError, instance_path, trim
 from oxidicom.storage.writer import FilesRoot, PendingFile, StorageError
 
 __all__ = [
@@ -111,6 +111,8 @@ class InstanceReceiver:
         self._association = association
         self._reader = HeaderReader(transfer_syntax_uid)
         self._file: PendingFile | None = None
+        self._opened_in: str | None = None
+        """The series folder the file was opened in (made for it, perhaps)."""
         self._prefix: list[bytes] = []
         """The data set's first bytes, held until the header says where the file goes."""
         self._prefix_size = 0
@@ -166,6 +168,7 @@ class InstanceReceiver:
         where = self._destination()
         try:
             self._file = self._files.open(where.series_folder if where else None)
+            self._opened_in = where.series_folder if where else None
         except StorageError as error:
             self._failure = (STATUS_OUT_OF_RESOURCES, str(error))
             return
@@ -240,3 +243,7 @@ class InstanceReceiver:
         if self._file is not None:
             self._file.discard()
             self._file = None
+        if self._opened_in is not None:
+            # Nothing of a failed or aborted instance stays, its new folders included.
+            self._files.remove_empty_directories(self._opened_in, below=PACS_FOLDER)
+            self._opened_in = None

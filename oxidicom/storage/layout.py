@@ -35,6 +35,7 @@ from oxidicom.storage.small_key_cache import small_key_cache
 
 __all__ = [
     "NAME_MAX",
+    "PACS_FOLDER",
     "BadStudyDateError",
     "InstancePath",
     "LayoutError",
@@ -53,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 NAME_MAX = 255
 """Longest file name, in bytes, that common Linux file systems accept."""
+
+PACS_FOLDER = "SERVICES/PACS"
+"""Where every received instance goes, relative to FILES_ROOT; never above it."""
 
 REQUIRED_TAGS = (
     "StudyInstanceUID",
@@ -266,7 +270,7 @@ def series_folder(  # noqa: PLR0917 - positional: the arguments are the cache ke
     )
     return "/".join(
         (
-            "SERVICES/PACS",
+            PACS_FOLDER,
             pacs_name(calling_aet),
             safe_component(patient),
             safe_component(study),

@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 
 __all__ = ["FilesRoot", "PendingFile", "StorageError"]
@@ -192,6 +193,26 @@ class FilesRoot:
         for fd in spares:
             os.close(fd)
 
+    def remove_stale_temporary_files(self, older_than: float) -> int:
+        """Remove named temporary files (the fallback without ``O_TMPFILE``) not written to
+        for ``older_than`` seconds: a crash's leftovers. Younger ones may be another
+        replica's transfer in progress. Returns how many went."""
+        tmp_dir = os.path.join(self.path, _TMP_DIR)
+        try:
+            entries = list(os.scandir(tmp_dir))
+        except OSError:
+            return 0
+        removed = 0
+        limit = time.time() - older_than
+        for entry in entries:
+            try:
+                if entry.name.endswith(".part") and entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue  # gone already, or not ours to remove
+        return removed
+
     def ensure_directory(self, directory: str) -> None:
         """Create ``directory`` (absolute, under :attr:`path`) and missing parents; raises OSError.
 
@@ -201,6 +222,21 @@ class FilesRoot:
             if directory in self._directories:
                 self._directories.move_to_end(directory)
                 return
+        for attempt in range(3):
+            try:
+                self._make_directories(directory)
+                break
+            except FileNotFoundError:
+                # A parent just made was removed as empty (remove_empty_directories, in
+                # another association or process): walk again.
+                if attempt == 2:
+                    raise
+        with self._lock:
+            self._directories[directory] = None
+            if len(self._directories) > self._directory_cache_size:
+                self._directories.popitem(last=False)
+
+    def _make_directories(self, directory: str) -> None:
         missing = []
         current = directory
         while current != self.path and not os.path.isdir(current):
@@ -216,10 +252,26 @@ class FilesRoot:
                     ) from None
             if self.fsync:
                 _fsync_directory(os.path.dirname(new))
-        with self._lock:
-            self._directories[directory] = None
-            if len(self._directories) > self._directory_cache_size:
-                self._directories.popitem(last=False)
+
+    def remove_empty_directories(self, near: str, *, below: str) -> None:
+        """Remove ``near`` and its parents while they are empty, up to ``below`` (excluded;
+        both relative to the root): the folders an instance that was not stored made for
+        itself. Best effort; a writer that meets a folder removed under it makes it again."""
+        try:
+            directory, stop = _resolve(self.path, near), _resolve(self.path, below)
+        except ValueError:
+            return
+        while directory.startswith(stop + os.sep):
+            with self._lock:
+                spare = self._spares.pop(directory, None)
+            if spare is not None:
+                os.close(spare)
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return  # not empty (other instances), or gone already
+            self.forget_directory(directory)
+            directory = os.path.dirname(directory)
 
     def forget_directory(self, directory: str) -> None:
         """Drop ``directory`` from the cache (it vanished under us)."""

@@ -81,7 +81,8 @@ class Association:
 
     ``artim_timeout`` is PS3.8's ARTIM (waiting for A-ASSOCIATE-RQ, and for the peer to close
     after a reject, release or abort). ``idle_timeout``, not part of PS3.8, aborts an
-    association whose peer sends nothing for that long while it is the peer's turn.
+    association whose peer sends nothing for that long while it is the peer's turn,
+    counted from the last bytes received or P-DATA sent.
     ``strict_max_length`` aborts on a P-DATA-TF longer than our Maximum Length Received;
     without it such PDUs are accepted up to the framer's hard cap. ``coalesce_data`` hands
     over data set PDVs of consecutive PDUs as :class:`~oxidicom.ul.events.PDataRun` events
@@ -224,6 +225,13 @@ class Association:
             return idle
         return artim if idle is None else min(artim, idle)
 
+    def restart_idle_timer(self, now: float) -> None:
+        """The peer's silence until ``now`` is not its doing (we had stopped reading, e.g.
+        while the disk caught up): the idle timeout counts again from ``now``."""
+        self._now = now
+        if self._idle_timeout is not None and self._idle_deadline is not None:
+            self._idle_deadline = now + self._idle_timeout
+
     def handle_timer(self, now: float) -> None:
         """Fire whichever timer has expired by ``now`` (ARTIM: Evt18; idle: abort)."""
         self._now = now
@@ -315,6 +323,10 @@ class Association:
                 f"({self.peer_max_length}); fragment it"
             )
         header = pdata_header(context_id, is_command, is_last, len(data))
+        if self._idle_timeout is not None:
+            # The peer's silence counts from our last word too: after a response it has
+            # the whole idle time for its next request.
+            self._idle_deadline = now + self._idle_timeout
         if action is Action.DT_1 or action is Action.AR_7:
             # By the table: send the P-DATA-TF PDU, state unchanged. Taken without the
             # generic effect loop, as on the receiving side: it runs once per PDU sent.

@@ -59,8 +59,10 @@ FramerEvent: TypeAlias = PDataStarted | PDataChunk | PDataRun | PduReceived | Fr
 class Framer:
     """Feed bytes with :meth:`feed`, take events with :meth:`next_event` until it says None.
 
-    The parse position is a bound method (``_step``): one of ``_pdu_header``,
-    ``_pdu_body``, ``_pdv_header``, ``_pdv_data`` or ``_failed_step``. This is the per-PDU
+    The parse position is a method (``_step``), kept unbound so that a framer does not
+    refer to itself (a closed connection's framer is freed at once, not by the cycle
+    collector): one of ``_pdu_header``, ``_pdu_body``, ``_pdv_header``, ``_pdv_data`` or
+    ``_failed_step``. This is the per-PDU
     hot path of the receiver, so headers are unpacked in place (``unpack_from``, no slices)
     and a PDV that is already complete in the buffer goes out in one step. With
     ``coalesce``, whole P-DATA-TF PDUs that each hold one data set PDV on the same context
@@ -96,7 +98,7 @@ class Framer:
         """Partial header bytes (a PDU or PDV header split between two feeds)."""
         self._buffer = bytearray()
         """The partial body of a non-P-DATA PDU."""
-        self._step: Callable[[], FramerEvent | None] = self._pdu_header
+        self._step: Callable[[Framer], FramerEvent | None] = Framer._pdu_header
         self._failed = False
         self._pdu_type = 0
         self._pdu_remaining = 0
@@ -123,7 +125,9 @@ class Framer:
     @property
     def at_pdu_boundary(self) -> bool:
         """No partial PDU is held (used to tell a clean close from a truncated PDU)."""
-        return self._step == self._pdu_header and not self._header and self._pos >= len(self._view)
+        return (
+            self._step is Framer._pdu_header and not self._header and self._pos >= len(self._view)
+        )
 
     @property
     def buffered(self) -> int:
@@ -148,11 +152,11 @@ class Framer:
 
     def next_event(self) -> FramerEvent | None:
         """The next event, or None when more bytes are needed (or after a failure)."""
-        return self._step()
+        return self._step(self)
 
     def _fail(self, message: str, reason: AbortReason) -> FramingError:
         self._failed = True
-        self._step = self._failed_step
+        self._step = Framer._failed_step
         self._view = memoryview(b"")
         self._pos = 0
         self._header.clear()
@@ -200,7 +204,7 @@ class Framer:
                 if run is not None:
                     return run
             self._pdu_remaining = length
-            self._step = self._pdv_header
+            self._step = Framer._pdv_header
             return PDataStarted(length)
         if pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC):
             if length > ASSOCIATE_LENGTH_CAP:
@@ -221,7 +225,7 @@ class Framer:
             )
         self._pdu_type = pdu_type
         self._pdu_remaining = length
-        self._step = self._pdu_body
+        self._step = Framer._pdu_body
         return self._pdu_body()
 
     def _pdata_limit(self) -> int:
@@ -298,7 +302,7 @@ class Framer:
                 return None
             body = bytes(self._buffer)
             self._buffer.clear()
-        self._step = self._pdu_header
+        self._step = Framer._pdu_header
         return PduReceived(self._pdu_type, body)
 
     def _pdv_header(self) -> FramerEvent | None:
@@ -331,7 +335,7 @@ class Framer:
             # The whole PDV is here (the common case): one event, no state kept.
             self._pos = pos + data_length
             self._pdu_remaining = pdu_remaining = pdu_remaining - data_length
-            self._step = self._pdv_header if pdu_remaining else self._pdu_header
+            self._step = Framer._pdv_header if pdu_remaining else Framer._pdu_header
             return PDataChunk(context_id, is_command, is_last, view[pos : pos + data_length])
         self._pos = pos
         self._pdu_remaining = pdu_remaining
@@ -339,7 +343,7 @@ class Framer:
         self._context_id = context_id
         self._is_command = is_command
         self._is_last = is_last
-        self._step = self._pdv_data
+        self._step = Framer._pdv_data
         return self._pdv_data()
 
     def _pdv_data(self) -> FramerEvent | None:
@@ -352,7 +356,7 @@ class Framer:
             self._pos = pos + remaining
             self._pdu_remaining = pdu_remaining = self._pdu_remaining - remaining
             self._pdv_remaining = 0
-            self._step = self._pdv_header if pdu_remaining else self._pdu_header
+            self._step = Framer._pdv_header if pdu_remaining else Framer._pdu_header
             return PDataChunk(
                 self._context_id, self._is_command, self._is_last, view[pos : pos + remaining]
             )

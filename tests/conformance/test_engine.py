@@ -33,3 +33,13 @@ async def test_lenient_server_accepts_over_long_pdata_as_a_warning() -> None:
     # Shrunk to the smallest excess the data set's even length allows.
     assert finding.script.fact("pdu_length") == 16386
     assert report.worst() is Severity.WARNING
+
+
+async def test_a_time_budget_is_not_capped_by_the_examples(oxidicom_scp: DicomServer) -> None:
+    # One fast probe for four seconds: about 2000 inputs here, twice what was the cap.
+    config = quick(examples=1, seconds=4.0, probes=("sta2-invalid-rq",))
+    report = await fuzz(oxidicom_scp.port, config)
+
+    (run,) = report.probes
+    assert run.examples > 1000
+    assert run.seconds < 4.0 + 2.0  # the budget, not a count, ended the probe

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -156,6 +157,51 @@ async def test_two_survivors_share_a_dead_owners_entries_without_duplicates(
     assert sorted(delivered[0] + delivered[1]) == sorted(f"entry-{i}".encode() for i in range(40))
     for payloads in delivered:  # each survivor keeps creation order
         assert payloads == sorted(payloads, key=lambda p: int(p.split(b"-")[1]))
+
+
+async def test_recovery_leaves_a_starting_owners_lock_file_alone(outbox: Outbox) -> None:
+    """A replica between creating its temporary lock file and locking it is starting, not
+    dead; one that died there long ago leaves a file that recovery removes."""
+    starting = outbox.directory / "claims" / ".other-host.1.abc.lock.tmp"
+    starting.write_bytes(b"")
+    await outbox.recover()
+    assert starting.exists()
+
+    os.utime(starting, (0, 0))
+    await outbox.recover()
+    assert not starting.exists()
+
+
+async def test_an_owner_starts_although_recovery_removes_its_lock_file(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live replica recovers right between the new owner's create and flock, and the lock
+    file looks stale to it (clocks differ across hosts): the new owner starts all the same."""
+    loop = asyncio.get_running_loop()
+    real_flock = fcntl.flock
+    recovered = False
+
+    def flock_after_recovery(fd: int, operation: int) -> None:
+        nonlocal recovered
+        if not recovered:
+            recovered = True
+            [tmp] = (outbox.directory / "claims").glob(".*.lock.tmp")
+            os.utime(tmp, (0, 0))
+            asyncio.run_coroutine_threadsafe(outbox.recover(), loop).result(10)
+            assert not tmp.exists()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_recovery)
+    starting = Outbox(outbox.directory)
+    await starting.open()
+    try:
+        assert recovered
+        starting.put(b"served")
+        assert await drain(starting) == [b"served"]
+        assert await outbox.recover() == 0  # its lock is held: it is alive
+        assert (outbox.directory / "claims" / starting.owner).is_dir()
+    finally:
+        await starting.aclose()
 
 
 async def test_quarantine_keeps_the_entry_out_of_the_way(outbox: Outbox) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import re
+import socket
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -84,22 +85,38 @@ def test_one_span_per_association(
     own_receiver: ReceiverFactory, trace_service: tuple[TraceService, str]
 ) -> None:
     service, endpoint = trace_service
-    rx = own_receiver(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="50")
+    rx = own_receiver(
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        OXIDICOM_CHECK_CALLED_AET="true",
+    )
 
     released, released_port = _associate(rx.port, "SPANRELEASE")
     assert released.send_c_echo().Status == 0x0000
     released.release()
     aborted, aborted_port = _associate(rx.port, "SPANABORT")
     aborted.abort()
+    rejected = AE(ae_title="SPANREJECT")
+    rejected.add_requested_context(VERIFICATION)
+    assert rejected.associate("127.0.0.1", rx.port, ae_title="NOT-CHRIS").is_rejected
+    with socket.create_connection(("127.0.0.1", rx.port)) as junk:
+        junk.sendall(b"GET / HTTP/1.1\r\n\r\n")  # not DICOM: aborted before any AE title
+        junk.recv(100)
     # Stopping the receiver exports every span still buffered.
     assert rx.stop() == 0
 
     received = service.received()
     assert sorted(str(_attributes(span).get("aet")) for span in received) == [
+        "None",
         "SPANABORT",
+        "SPANREJECT",
         "SPANRELEASE",
     ]
-    spans = {_attributes(span)["aet"]: span for span in received}
+    spans = {_attributes(span).get("aet"): span for span in received}
+    for aet in ("SPANREJECT", None):  # failed before any association was established
+        status = spans[aet].status
+        assert status.code == trace_pb2.Status.STATUS_CODE_ERROR, aet
+        assert status.message, aet
     for aet, client_port in (("SPANRELEASE", released_port), ("SPANABORT", aborted_port)):
         span = spans[aet]
         attributes = _attributes(span)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import attrs
+import pytest
 from pydicom import dcmread
 
 from tests.e2e.checks import assert_part10, files_from
@@ -82,6 +83,28 @@ def test_echo_to_nobody_is_one_clear_line() -> None:
 
     assert run.returncode == 1
     assert str(port) in run.one_line_error()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("echo", "127.0.0.1", "99999"), "argument port:"),
+        (("echo", "127.0.0.1", "0"), "argument port:"),
+        (("send", "127.0.0.1", "dicom", "x.dcm"), "argument port:"),
+        (("fuzz", "127.0.0.1", "65536"), "argument port:"),
+        (("echo", "127.0.0.1", "104", "-pdu", "4095"), "argument -pdu/--max-pdu:"),
+        (
+            ("send", "127.0.0.1", "104", "x.dcm", "--max-pdu", str(2**32)),
+            "argument -pdu/--max-pdu:",
+        ),
+    ],
+)
+def test_bad_argument_is_one_clear_line(args: tuple[str, ...], named: str) -> None:
+    """Caught before connecting: usage exit code, the argument named, no traceback."""
+    run = oxidicom(*args)
+
+    assert (run.returncode, run.stdout) == (2, "")
+    assert named in run.one_line_error()
 
 
 def test_send_to_storescp(storescp_factory: StorescpFactory) -> None:

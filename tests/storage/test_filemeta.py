@@ -77,6 +77,20 @@ def test_empty_source_ae_title_is_left_out() -> None:
     assert "SourceApplicationEntityTitle" not in meta
 
 
+@pytest.mark.parametrize("aet", ["CT\u00c4SCANNER", "A" * 17, "BACK\\SLASH", "TAB\tAE", "NUL\0AE"])
+def test_source_ae_title_that_is_no_ae_value_is_left_out(aet: str) -> None:
+    # A PACS with an odd calling AE title still has its instances stored.
+    header = encode_part10_header(
+        sop_class_uid=MR_IMAGE_STORAGE,
+        sop_instance_uid="1.2.3.4",
+        transfer_syntax_uid=EXPLICIT_VR_LITTLE_ENDIAN,
+        source_ae_title=aet,
+    )
+    meta = dcmread(io.BytesIO(header + _data_set())).file_meta
+    assert "SourceApplicationEntityTitle" not in meta
+    assert meta.MediaStorageSOPInstanceUID == "1.2.3.4"
+
+
 def test_uid_padding_from_the_request_is_not_doubled() -> None:
     header = encode_part10_header(
         sop_class_uid=MR_IMAGE_STORAGE + "\0",
@@ -92,8 +106,7 @@ def test_uid_padding_from_the_request_is_not_doubled() -> None:
     "kwargs",
     [
         {"sop_instance_uid": "1.2.\u00e9"},
-        {"source_ae_title": "A" * 17},
-        {"source_ae_title": "\u00c9T"},
+        {"sop_class_uid": "1.2.\u00e9"},
         {"sop_instance_uid": "1" * 70000},
     ],
 )

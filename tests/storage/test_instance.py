@@ -262,6 +262,69 @@ def test_abort_leaves_nothing(tmp_path: Path) -> None:
         receiver.complete()
 
 
+def _folders(root: Path) -> list[str]:
+    return sorted(
+        str(Path(directory, name).relative_to(root))
+        for directory, names, _ in os.walk(root)
+        for name in names
+    )
+
+
+def test_an_aborted_instance_takes_the_folders_it_made_with_it(tmp_path: Path) -> None:
+    # Past the header (its folder known and made), then the peer goes away.
+    (tmp_path / "SERVICES" / "PACS").mkdir(parents=True)
+    receiver = _receiver(Store(tmp_path))
+    receiver.data([encode_data_set(_dataset())[:-100]])
+    assert (tmp_path / SERIES_FOLDER).is_dir()
+    receiver.abort()
+    assert _folders(tmp_path) == ["SERVICES", "SERVICES/PACS"]
+
+
+def test_a_failed_write_takes_the_folders_it_made_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "SERVICES" / "PACS").mkdir(parents=True)
+    data = encode_data_set(_dataset())
+    receiver = _receiver(Store(tmp_path))
+    receiver.data([data[: len(data) // 2]])
+
+    def full(fd: int, buffers: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "writev", full)
+    receiver.data([data[len(data) // 2 :]])
+    assert isinstance(receiver.complete(), InstanceRejected)
+    assert _folders(tmp_path) == ["SERVICES", "SERVICES/PACS"]
+
+
+def test_an_aborted_instance_leaves_its_series_stored_before_it(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    stored = _receiver(store)
+    stored.data([encode_data_set(_dataset())])
+    assert isinstance(stored.complete(), InstanceStored)
+    aborted = _receiver(store)
+    aborted.data([encode_data_set(_dataset(InstanceNumber=98))[:-100]])
+    aborted.abort()
+    assert _files(tmp_path) == [FILE_PATH]
+    # And the series goes on in the folder it has.
+    again = _receiver(store)
+    again.data([encode_data_set(_dataset())])
+    assert isinstance(again.complete(), InstanceStored)
+
+
+def test_a_series_folder_removed_as_empty_is_made_again(tmp_path: Path) -> None:
+    # Another association's aborted instance removed the (then empty) folders this store
+    # has in its cache: the next instance makes them again.
+    store = Store(tmp_path)
+    first = _receiver(store)
+    first.data([encode_data_set(_dataset())[:-100]])
+    first.abort()
+    second = _receiver(store)
+    second.data([encode_data_set(_dataset())])
+    assert isinstance(second.complete(), InstanceStored)
+    assert _files(tmp_path) == [FILE_PATH]
+
+
 def test_invalid_uid_in_the_request(tmp_path: Path) -> None:
     receiver = Store(tmp_path).receiver(
         ASSOCIATION,

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -466,3 +467,18 @@ def test_a_killed_process_leaves_no_file(tmp_path: Path) -> None:
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
     assert _files(tmp_path) == []
+
+
+def test_stale_temporary_files_of_a_crash_are_removed(tmp_path: Path) -> None:
+    # The fallback's named files survive a crash; young ones may be another replica's.
+    root = FilesRoot(tmp_path, use_tmpfile=False)
+    pending = root.open()
+    pending.write([b"half an instance"])
+    [young] = (tmp_path / ".oxidicom" / "tmp").iterdir()
+    old = young.with_name("dead.part")
+    old.write_bytes(b"left by a crash")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert root.remove_stale_temporary_files(older_than=3600) == 1
+    assert list((tmp_path / ".oxidicom" / "tmp").iterdir()) == [young]
+    pending.discard()
+    assert FilesRoot(tmp_path / "nothing-here").remove_stale_temporary_files(3600) == 0

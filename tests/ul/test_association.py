@@ -489,6 +489,22 @@ def test_the_idle_timeout_restarts_with_every_read() -> None:
     assert association.get_timer() == 110.0
 
 
+def test_the_idle_timeout_counts_from_our_last_pdata_too() -> None:
+    # The peer waits for our response: its silence until then is not idleness.
+    association = established_acceptor(idle_timeout=60.0)
+    association.send_data(1, True, True, b"response", 100.0)
+    assert association.get_timer() == 160.0
+
+
+def test_restarting_the_idle_timer_forgives_the_silence_so_far() -> None:
+    # The receiver had stopped reading (its disk lagged): nothing came because we did not ask.
+    association = established_acceptor(idle_timeout=60.0)
+    association.restart_idle_timer(61.0)
+    assert association.get_timer() == 121.0
+    association.handle_timer(61.0)
+    assert association.state is State.STA6
+
+
 def test_the_idle_timeout_does_not_run_while_it_is_our_turn() -> None:
     association = Association(Role.ACCEPTOR, idle_timeout=60.0)
     association.connection_made(0.0)
