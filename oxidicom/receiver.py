@@ -56,6 +56,8 @@ log = logging.getLogger("oxidicom.receiver")
 _STALE_TEMPORARY_FILE_AGE = 3600.0
 """A named temporary file untouched this long (s) belongs to no transfer: every association
 would have timed out long before (idle timeout), in this replica or another."""
+_SETTLE_TIMEOUT = 10.0
+"""How long (s) a release may wait for its registrations to reach the outbox's disk."""
 _PREPARE_AFTER = 2
 """Instances of a series an association has stored before its next file is made ahead."""
 UNCOMPRESSED_TRANSFER_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
@@ -200,10 +202,28 @@ class CubeAssociation:
         """The peer asks to release: its series end now, and it has our A-RELEASE-RP only
         once their registrations are on disk. After that answer the PACS counts the
         instances delivered; a crash must not lose their registration."""
-        return self._end(Outcome.RELEASED, "released")
+        settled = self._end(Outcome.RELEASED, "released")
+        return None if settled is None else self._settle(settled)
 
-    def on_end(self, end: AssociationEnd) -> Awaitable[None] | None:
-        settled = None if self._ended else self._end(end.outcome, end.detail)
+    async def _settle(self, settled: Awaitable[None]) -> None:
+        """Wait for the registrations to be on disk, but not for ever: an outbox that
+        cannot write (a full disk) keeps them in memory and retries, and the PACS, which
+        has its instances stored, gets its answer rather than an aborted association that
+        it would send again in full."""
+        try:
+            await asyncio.wait_for(settled, _SETTLE_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "association %s: registrations not on disk after %g s; answering the "
+                "release, they wait in memory until the outbox can write them",
+                self.info.association_id,
+                _SETTLE_TIMEOUT,
+            )
+
+    def on_end(self, end: AssociationEnd) -> None:
+        if not self._ended:
+            # Not released: nobody waits for an answer, so nothing waits for the outbox.
+            self._end(end.outcome, end.detail)
         stats = end.stats
         log.info(
             "association ended",
@@ -220,7 +240,6 @@ class CubeAssociation:
                 detail=end.detail,
             ),
         )
-        return settled
 
     def _end(self, outcome: Outcome, detail: str) -> Awaitable[None] | None:
         """Tell the observer the association is over (once): its series are complete."""

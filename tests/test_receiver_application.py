@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
+from oxidicom import receiver as receiver_module
 from oxidicom.net import AssociationAbortedError
 from oxidicom.net.server import DicomServer, ServerConfig
 from oxidicom.receiver import CubeApplication
@@ -197,3 +199,20 @@ def server_observer(server: DicomServer) -> RecordingObserver:
     observer = app.observer
     assert isinstance(observer, RecordingObserver)
     return observer
+
+
+async def test_a_release_waits_for_a_stuck_outbox_only_so_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A full disk under the outbox: the PACS still gets its answer (its instances are
+    # stored), and the log says the registrations are only in memory.
+    monkeypatch.setattr(receiver_module, "_SETTLE_TIMEOUT", 0.2)
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    server, store = await _gated_server(tmp_path, gate)
+    with caplog.at_level(logging.WARNING, logger="oxidicom.receiver"):
+        assert await asyncio.to_thread(_store_and_release, server.port, make_series(1)) == (
+            "released"
+        )
+    await server.close(grace=5)
+    store.close()
+    assert any("not on disk" in record.getMessage() for record in caplog.records)
