@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import os
+import resource
 import signal
 import ssl
 import sys
@@ -56,6 +57,9 @@ log = logging.getLogger("oxidicom.receiver")
 _STALE_TEMPORARY_FILE_AGE = 3600.0
 """A named temporary file untouched this long (s) belongs to no transfer: every association
 would have timed out long before (idle timeout), in this replica or another."""
+_DESCRIPTOR_RESERVE = 256
+"""Open files besides connections: files being written and made ahead (64), the outbox,
+NATS and RabbitMQ, logs, the event loop's own."""
 _SETTLE_TIMEOUT = 10.0
 """How long (s) a release may wait for its registrations to reach the outbox's disk."""
 _PREPARE_AFTER = 2
@@ -449,6 +453,29 @@ def event_loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None
     return cast(Callable[[Coroutine[Any, Any, None]], None], uvloop.run)
 
 
+def raise_descriptor_limit(connections: int) -> str | None:
+    """Raise the soft limit on open files to what ``connections`` need (and the files being
+    written, the outbox, the brokers: ``_DESCRIPTOR_RESERVE``), as far as the hard limit
+    allows. Many systems start services with a soft limit of 1024, below the default
+    OXIDICOM_MAX_CONNECTIONS: past it, accepting fails instead of refusing cleanly. A
+    warning when even the hard limit is too low."""
+    needed = connections + _DESCRIPTOR_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as error:
+        return f"cannot raise the open-file limit from {soft} to {target}: {error}"
+    if target < needed:
+        return (
+            f"the open-file limit ({hard}) is below what OXIDICOM_MAX_CONNECTIONS="
+            f"{connections} needs ({needed}): lower it, or raise the limit (ulimit -Hn)"
+        )
+    return None
+
+
 def main(env: dict[str, str] | None = None) -> int:
     """``oxidicom serve``: the exit code."""
     try:
@@ -474,6 +501,8 @@ def main(env: dict[str, str] | None = None) -> int:
         print(f"oxidicom: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     log.info("configuration", extra=fields(**settings.to_env()))
+    if shortfall := raise_descriptor_limit(settings.listener.connection_limit):
+        log.warning(shortfall)
     if settings.listener.workers > 1:
         return run_workers(settings, run)
     try:

@@ -202,3 +202,28 @@ def test_stored_files_are_read_back_by_pydicom(
     assert result.statuses == (0x0000,)
     stored = dcmread(rx.files_root / expected_file_path("ROUNDTRIP", sent))
     assert stored == sent
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected_soft", "warns"),
+    [
+        ((1024, 4096), 1280, False),  # raised to what 1024 connections need
+        ((1024, 1100), 1100, True),  # as far as the hard limit allows, with a warning
+        ((8192, 8192), 8192, False),  # enough already: left alone
+    ],
+)
+def test_the_open_file_limit_is_raised_for_the_connections(
+    limits: tuple[int, int], expected_soft: int, warns: bool
+) -> None:
+    # In a child process: the test's own limits stay as they are.
+    script = (
+        "import resource\n"
+        "from oxidicom.receiver import raise_descriptor_limit\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, {limits})\n"
+        "warning = raise_descriptor_limit(1024)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], warning is not None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == [str(expected_soft), str(warns)]
