@@ -303,9 +303,15 @@ class ThreadedInstanceSink:
     def abort(self) -> None:
         pending = self.pending
         if pending is not None and not pending.done():
-            pending.add_done_callback(lambda _: self.executor.submit(self.receiver.abort))
+            pending.add_done_callback(lambda _: self._discard())
         else:
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
             self.executor.submit(self.receiver.abort)
+        except RuntimeError:  # the receiver is stopping and its pool is shut: here, then
+            self.receiver.abort()
 
 
 # --- running it -------------------------------------------------------------------------
@@ -429,7 +435,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     finally:
         await server.close(settings.listener.shutdown_grace)
         if executor is not None:
-            executor.shutdown(wait=True)
+            # In a thread: a write still running must be able to hand its abort back to
+            # the event loop (ThreadedInstanceSink.abort) while the pool winds down.
+            await asyncio.to_thread(executor.shutdown, wait=True)
         store.close()
         await notifier.aclose(timeout=10.0)
         if provider is not None:

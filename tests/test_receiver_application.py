@@ -11,15 +11,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from oxidicom import receiver as receiver_module
 from oxidicom.net import AssociationAbortedError
 from oxidicom.net.server import DicomServer, ServerConfig
-from oxidicom.receiver import CubeApplication
+from oxidicom.receiver import CubeApplication, CubeAssociation, ThreadedInstanceSink
 from oxidicom.settings import Settings
 from oxidicom.storage.events import (
     AssociationEnded,
@@ -27,7 +30,7 @@ from oxidicom.storage.events import (
     InstanceRejected,
     InstanceStored,
 )
-from oxidicom.storage.instance import Store
+from oxidicom.storage.instance import InstanceReceiver, Store
 from tests.e2e.waiting import until
 from tests.reliability.support import Instance, Scu, make_instance, make_series
 
@@ -216,3 +219,35 @@ async def test_a_release_waits_for_a_stuck_outbox_only_so_long(
     await server.close(grace=5)
     store.close()
     assert any("not on disk" in record.getMessage() for record in caplog.records)
+
+
+class SlowReceiver:
+    """An InstanceReceiver on a disk that takes its time; records the abort."""
+
+    def __init__(self) -> None:
+        self.aborted = asyncio.get_running_loop().create_future()
+
+    def data(self, chunks: object) -> None:
+        time.sleep(0.3)
+
+    def abort(self) -> None:
+        self.aborted.get_loop().call_soon_threadsafe(self._aborted)
+
+    def _aborted(self) -> None:
+        if not self.aborted.done():
+            self.aborted.set_result(None)
+
+
+async def test_a_sink_aborted_while_the_writer_pool_shuts_down_still_discards() -> None:
+    # The receiver stops while a write runs in the pool: the abort waits for that write, and
+    # by then the pool refuses new work; the instance must be discarded all the same.
+    executor = ThreadPoolExecutor(1)
+    receiver = SlowReceiver()
+    sink = ThreadedInstanceSink(
+        cast(CubeAssociation, None), cast(InstanceReceiver, receiver), executor
+    )
+    writing = sink.write([memoryview(b"data set bytes")])
+    sink.abort()
+    await asyncio.to_thread(executor.shutdown, wait=True)
+    await writing
+    await asyncio.wait_for(receiver.aborted, 5)

@@ -100,6 +100,9 @@ class Outbox:
         self._quarantine = self.directory / "quarantine"
         self._lock_fd: int | None = None
         self._writing: deque[OutboxEntry] = deque()
+        self._put = 0
+        """Entries put since start; with ``_written``, what :meth:`flush` waits for."""
+        self._written = 0
         self._ready: list[OutboxEntry] = []
         self._last_ns = 0
         self._changed = asyncio.Event()
@@ -157,12 +160,18 @@ class Outbox:
         self._last_ns = max(time.time_ns(), self._last_ns + 1)
         entry = OutboxEntry(f"{self._last_ns:020d}-{uuid.uuid4().hex}{ENTRY_SUFFIX}", payload)
         self._writing.append(entry)
+        self._put += 1
         self._changed.set()
         return entry
 
     async def flush(self) -> None:
-        """Wait until every entry put so far is durable (or the outbox is closed)."""
-        while self._writing and self._writer is not None and not self._writer.done():
+        """Wait until every entry put so far is durable (or the writer has stopped).
+
+        Entries put meanwhile are not waited for: under steady load the queue is never
+        empty, and a release waiting for its own registrations must not wait for others'.
+        """
+        target = self._put
+        while self._written < target and self._writer is not None and not self._writer.done():
             await self._wait_change()
 
     def __len__(self) -> int:
@@ -249,6 +258,7 @@ class Outbox:
             for entry in batch:
                 self._writing.popleft()
                 bisect.insort(self._ready, entry)
+            self._written += len(batch)
             self._changed.set()
 
     # -- internals: worker threads --------------------------------------------------------

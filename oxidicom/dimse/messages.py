@@ -227,8 +227,10 @@ def unrecognized_operation_response(request: OtherCommand) -> OtherCommand:
     )
 
 
-_WITH_DATA_SET: dict[int, bool] = {CommandField.C_STORE_RQ: True, CommandField.C_ECHO_RQ: False}
-"""Requests whose CommandDataSetType PS3.7 fixes (C.4.1, C.9)."""
+_WITH_DATA_SET: dict[int, bool] = {CommandField.C_STORE_RQ: True}
+"""Requests whose CommandDataSetType PS3.7 fixes (C.4.1) and that cannot be served without
+it. A C-ECHO-RQ that says it has a data set is answered all the same, as it always was (a
+data set that really follows then aborts the association)."""
 
 
 def decode_message(data: bytes | memoryview) -> Message:

@@ -219,13 +219,16 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._association.receive_data(b"", self._loop.time())
+        self._cancel_timer()
         if self._blocked:
             # What we were waiting for (a write, a slot, a release to settle) may never
-            # come: the association ends now, and the continuation, when it comes, finds it
-            # over. The sink is aborted first: no more writes may reach it meanwhile.
+            # come, and what the peer sent after it is of a connection that is gone: the
+            # association ends now, unread input and all. The continuation, when it comes,
+            # finds it over.
             self._blocked = False
-            self._abandon_operation("connection closed")
+            self._connection_closed("connection lost")
+            return
+        self._association.receive_data(b"", self._loop.time())
         self._process()
         self._cancel_timer()
         if not self._closed:  # refused before any association
@@ -302,14 +305,23 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         if transport.get_write_buffer_size():
             self._loop.call_later(self._server.config.artim_timeout, transport.abort)
 
-    def _block_on(self, awaitable: Awaitable[T], then: Callable[[T], None]) -> None:
-        """Stop reading until ``awaitable`` is done, then call ``then`` and go on."""
+    def _block_on(
+        self, awaitable: Awaitable[T], then: Callable[[T], None], *, when_closed: bool = False
+    ) -> None:
+        """Stop reading until ``awaitable`` is done, then call ``then`` and go on. If the
+        connection ended meanwhile, ``then`` is called only ``when_closed``."""
         self._blocked = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.pause_reading()
         future = asyncio.ensure_future(awaitable)
 
         def resume(done: asyncio.Future[T]) -> None:
+            if self._closed:
+                # The connection ended while we waited: nothing is to be done, nor read,
+                # but for what must be handed back (a slot granted meanwhile).
+                if when_closed and not done.cancelled() and done.exception() is None:
+                    then(done.result())
+                return
             self._blocked = False
             try:
                 then(done.result())
@@ -369,8 +381,6 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             # After a release collision (PS3.8 §7.2.2) the acceptor answers only once its own
             # request is confirmed (Sta10 -> Sta12); otherwise at once.
             self._abandon_operation("association released in the middle of a data set")
-            self._outcome = Outcome.RELEASED
-            self._detail = "released"
             if isinstance(event, ReleaseConfirmed) or not event.collision:
                 self._answer_release()
         elif type(event) is Aborted:
@@ -392,12 +402,16 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 self._abort_association("internal error")
                 return
         if settled is None:
-            self._association.release_response(self._loop.time())
+            self._release_settled()
         else:
             self._block_on(settled, lambda _: self._release_settled())
 
     def _release_settled(self) -> None:
+        """The A-RELEASE-RP goes out: only now is the association released (a shutdown or
+        a lost connection while the handler settled ends it otherwise)."""
         if self._association.state in (State.STA8, State.STA12):  # not aborted meanwhile
+            self._outcome = Outcome.RELEASED
+            self._detail = "released"
             self._association.release_response(self._loop.time())
 
     def _association_requested(self, request: AAssociateRQ) -> None:
@@ -452,7 +466,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 return
             self._establish(answer)
 
-        self._block_on(self._server.slots.acquire(config.slot_wait_timeout), slot_decided)
+        self._block_on(
+            self._server.slots.acquire(config.slot_wait_timeout), slot_decided, when_closed=True
+        )
 
     def _reject(self, rejection: AAssociateRJ, why: str) -> None:
         self._outcome = Outcome.ABORTED
@@ -477,6 +493,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._abort_association("internal error")
 
     def _connection_closed(self, reason: str) -> None:
+        if self._closed:
+            return
         self._closed = True
         self._abandon_operation(reason)
         self._release_slot()

@@ -365,8 +365,14 @@ class ClientAssociation:
         protocol = self._protocol
         self.association.abort(protocol.loop.time())
         protocol.flush()
-        if protocol.transport is not None:
-            protocol.transport.close()
+        transport = protocol.transport
+        if transport is not None:
+            # A peer that reads nothing would keep a closing transport (and the A-ABORT
+            # behind the data set it did not read) open for ever: drop it at once.
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                transport.close()
 
     async def __aenter__(self) -> ClientAssociation:
         return self

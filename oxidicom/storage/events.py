@@ -103,7 +103,9 @@ class StorageObserver(Protocol):
     def instance_rejected(self, event: InstanceRejected) -> None: ...
 
     def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
-        """The association is over. An awaitable, when what this did must become durable
-        first: a released association's A-RELEASE-RP waits for it (the PACS counts its
-        instances delivered once it has that answer)."""
+        """The association is over. Do the work in this call; return an awaitable only to
+        say when it has become durable: a released association's A-RELEASE-RP waits for
+        it (the PACS counts its instances delivered once it has that answer). It may be
+        ignored (after an abort nobody waits), so it must not be a bare coroutine that
+        does the work."""
         ...

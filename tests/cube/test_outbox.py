@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,6 +81,34 @@ async def test_an_entry_is_on_disk_before_it_is_offered(outbox: Outbox) -> None:
     assert offered == put
     [file] = entry_files(outbox.directory)
     assert (file.name, file.read_bytes()) == (put.name, b"payload")
+
+
+async def test_flush_waits_for_what_was_put_before_it_only(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under steady load the queue is never empty: a flush that waited for that would wait
+    # as long as the load lasts (a release, for its 10 s limit, every time).
+    real_write = outbox._write_batch
+
+    def slow_write(batch: list[OutboxEntry]) -> None:
+        time.sleep(0.005)  # a disk whose fsync takes 5 ms
+        real_write(batch)
+
+    monkeypatch.setattr(outbox, "_write_batch", slow_write)
+
+    async def steady_load() -> None:
+        while True:
+            outbox.put(b"another association's registration")
+            await asyncio.sleep(0.002)
+
+    load = asyncio.create_task(steady_load())
+    try:
+        await asyncio.sleep(0.05)
+        mine = outbox.put(b"mine")
+        await asyncio.wait_for(outbox.flush(), 2)
+        assert (outbox.directory / "claims" / outbox.owner / mine.name).exists()
+    finally:
+        load.cancel()
 
 
 async def test_first_is_the_same_entry_until_removed(outbox: Outbox) -> None:
