@@ -38,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmarks.datasets import parse_set_names, read_manifest
 from oxidicom.dimse.messages import CStoreRQ, encode_message
@@ -54,6 +53,7 @@ from oxidicom.storage.events import (
     InstanceStored,
 )
 from oxidicom.storage.instance import Store
+from oxidicom.testing.transport import MemoryTransport
 from oxidicom.ul.items import PresentationContextRQ, UserInformation
 from oxidicom.ul.pdus import (
     AAssociateRQ,
@@ -80,38 +80,6 @@ class _DiscardingObserver:
 
     def association_ended(self, event: AssociationEnded) -> None:
         pass
-
-
-class _CountingTransport:
-    """What AcceptorProtocol needs of a transport; counts the writes it would make."""
-
-    def __init__(self) -> None:
-        self.writes = 0
-        self.closing = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 11112) if name == "peername" else default
-
-    def writelines(self, data: Sequence[bytes | memoryview]) -> None:
-        self.writes += 1
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closing = True
-
-    def abort(self) -> None:
-        self.closing = True
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 def record(paths: Sequence[Path], max_pdu: int) -> tuple[bytes, list[list[bytes]]]:
@@ -172,7 +140,7 @@ async def _rounds(
             CubeApplication(settings, store, _DiscardingObserver()), ServerConfig()
         )
         protocol = AcceptorProtocol(server)
-        transport = _CountingTransport()
+        transport = MemoryTransport(keep_sent=False)
         protocol.connection_made(transport)  # type: ignore[arg-type]
         _feed(protocol, request)
         started = time.perf_counter()

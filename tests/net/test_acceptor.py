@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar, cast
 
 import pytest
 
@@ -38,6 +38,7 @@ from oxidicom.net.handlers import (
 from oxidicom.net.requestor import propose
 from oxidicom.net.server import DicomServer, ServerConfig
 from oxidicom.testing.scu import BlockingScu
+from oxidicom.testing.transport import MemoryTransport
 from oxidicom.ul.actions import Role
 from oxidicom.ul.association import AcceptedContext, Association
 from oxidicom.ul.events import AssociationAccepted
@@ -49,6 +50,7 @@ CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 IMPLICIT = "1.2.840.10008.1.2"
 POLICY = AcceptorPolicy("TEST-SCP", (IMPLICIT,), None, "2.25.1")
 CONTEXTS = ((VERIFICATION, (IMPLICIT,)), (CT_IMAGE, (IMPLICIT,)))
+T = TypeVar("T")
 
 
 class SlowSink:
@@ -150,12 +152,31 @@ def scu(server: DicomServer) -> BlockingScu:
     return BlockingScu("127.0.0.1", server.port, contexts=CONTEXTS, timeout=10)
 
 
-def send_raw_command(peer: BlockingScu, abstract_syntax: str, elements: dict[int, object]) -> None:
+def send_raw_command(
+    peer: BlockingScu, abstract_syntax: str, elements: Mapping[Tag, object]
+) -> None:
     """A command set as given, however wrong (the DIMSE encoder would refuse it)."""
     raw = encode_command(elements)  # type: ignore[arg-type]
     context_id = peer.context_for(abstract_syntax)
     peer.association.send_data(context_id, True, True, raw, time.monotonic())
     peer.flush()
+
+
+async def after_raw_command(
+    app: App,
+    abstract_syntax: str,
+    elements: Mapping[Tag, object],
+    then: Callable[[BlockingScu], T],
+) -> T:
+    """Serve ``app``; on a new association send one raw command set, then ``then(peer)``."""
+    async with serving(app) as server:
+
+        def exchange() -> T:
+            with scu(server) as peer:
+                send_raw_command(peer, abstract_syntax, elements)
+                return then(peer)
+
+        return await asyncio.to_thread(exchange)
 
 
 async def test_a_lagging_disk_is_not_the_peers_idleness() -> None:
@@ -187,30 +208,25 @@ async def test_a_peer_silent_past_the_idle_timeout_is_aborted() -> None:
     assert [end.outcome.value for end in app.ends] == ["timeout"]
 
 
+def answer_then_echo(peer: BlockingScu) -> tuple[object, int]:
+    """The answer to what was sent, then an echo's status: the association goes on."""
+    response = peer.response()
+    status = peer.echo()
+    peer.release()
+    return response, status
+
+
 async def test_a_store_request_without_a_data_set_is_answered_at_once() -> None:
     # Both sides would otherwise wait for each other until the idle timeout.
-    async with serving(App()) as server:
-
-        def exchange() -> tuple[object, int]:
-            with scu(server) as peer:
-                send_raw_command(
-                    peer,
-                    CT_IMAGE,
-                    {
-                        Tag.AffectedSOPClassUID: CT_IMAGE,
-                        Tag.CommandField: CommandField.C_STORE_RQ,
-                        Tag.MessageID: 7,
-                        Tag.Priority: 0,
-                        Tag.CommandDataSetType: NO_DATA_SET,
-                        Tag.AffectedSOPInstanceUID: "1.2.3",
-                    },
-                )
-                response = peer.response()
-                status = peer.echo()  # the association goes on
-                peer.release()
-                return response, status
-
-        response, echo_status = await asyncio.to_thread(exchange)
+    command = {
+        Tag.AffectedSOPClassUID: CT_IMAGE,
+        Tag.CommandField: CommandField.C_STORE_RQ,
+        Tag.MessageID: 7,
+        Tag.Priority: 0,
+        Tag.CommandDataSetType: NO_DATA_SET,
+        Tag.AffectedSOPInstanceUID: "1.2.3",
+    }
+    response, echo_status = await after_raw_command(App(), CT_IMAGE, command, answer_then_echo)
     assert isinstance(response, CStoreRSP)
     assert (response.message_id_being_responded_to, response.status) == (7, 0xC000)
     assert echo_status == 0x0000
@@ -218,74 +234,49 @@ async def test_a_store_request_without_a_data_set_is_answered_at_once() -> None:
 
 async def test_an_echo_request_that_announces_a_data_set_is_answered_all_the_same() -> None:
     # A sloppy peer's CommandDataSetType on an echo: the echo needs nothing more to be served.
-    async with serving(App()) as server:
-
-        def exchange() -> object:
-            with scu(server) as peer:
-                send_raw_command(
-                    peer,
-                    VERIFICATION,
-                    {
-                        Tag.AffectedSOPClassUID: VERIFICATION,
-                        Tag.CommandField: CommandField.C_ECHO_RQ,
-                        Tag.MessageID: 9,
-                        Tag.CommandDataSetType: DATA_SET_PRESENT,
-                    },
-                )
-                response = peer.response()
-                peer.release()
-                return response
-
-        response = await asyncio.to_thread(exchange)
+    command = {
+        Tag.AffectedSOPClassUID: VERIFICATION,
+        Tag.CommandField: CommandField.C_ECHO_RQ,
+        Tag.MessageID: 9,
+        Tag.CommandDataSetType: DATA_SET_PRESENT,
+    }
+    response, _ = await after_raw_command(App(), VERIFICATION, command, answer_then_echo)
     assert isinstance(response, CEchoRSP)
     assert (response.message_id_being_responded_to, response.status) == (9, 0x0000)
 
 
 async def test_a_cancel_request_gets_no_response_of_its_own() -> None:
     # PS3.7 §9.3.2.3: C-CANCEL-RQ has no response; the next one the peer reads answers its echo.
-    async with serving(App()) as server:
+    command = {
+        Tag.CommandField: CommandField.C_CANCEL_RQ,
+        Tag.MessageIDBeingRespondedTo: 1,
+        Tag.CommandDataSetType: NO_DATA_SET,
+    }
 
-        def exchange() -> object:
-            with scu(server) as peer:
-                send_raw_command(
-                    peer,
-                    VERIFICATION,
-                    {
-                        Tag.CommandField: CommandField.C_CANCEL_RQ,
-                        Tag.MessageIDBeingRespondedTo: 1,
-                        Tag.CommandDataSetType: NO_DATA_SET,
-                    },
-                )
-                message_id = peer.new_message_id()
-                peer.send_command(peer.context_for(VERIFICATION), CEchoRQ(message_id))
-                response = peer.response()
-                peer.release()
-                return response
+    def echo_answered(peer: BlockingScu) -> object:
+        peer.send_command(peer.context_for(VERIFICATION), CEchoRQ(peer.new_message_id()))
+        response = peer.response()
+        peer.release()
+        return response
 
-        response = await asyncio.to_thread(exchange)
+    response = await after_raw_command(App(), VERIFICATION, command, echo_answered)
     assert isinstance(response, CEchoRSP)
     assert response.status == 0x0000
 
 
 async def test_a_request_without_a_message_id_aborts() -> None:
     app = App()
-    async with serving(app) as server:
+    command = {
+        Tag.AffectedSOPClassUID: VERIFICATION,
+        Tag.CommandField: CommandField.C_FIND_RQ,
+        Tag.CommandDataSetType: NO_DATA_SET,
+    }
 
-        def exchange() -> None:
-            with scu(server) as peer:
-                send_raw_command(
-                    peer,
-                    VERIFICATION,
-                    {
-                        Tag.AffectedSOPClassUID: VERIFICATION,
-                        Tag.CommandField: CommandField.C_FIND_RQ,
-                        Tag.CommandDataSetType: NO_DATA_SET,
-                    },
-                )
-                with pytest.raises(AssociationAbortedError):
-                    peer.response()
+    def aborted(peer: BlockingScu) -> None:
+        with pytest.raises(AssociationAbortedError):
+            peer.response()
 
-        await asyncio.to_thread(exchange)
+    await after_raw_command(app, VERIFICATION, command, aborted)
     assert [end.outcome.value for end in app.ends] == ["aborted"]
 
 
@@ -374,39 +365,6 @@ async def test_an_association_whose_release_never_settles_ends_in_shutdown() -> 
     assert [end.outcome.value for end in app.ends] == ["shutdown"]
 
 
-class RecordingTransport:
-    """What AcceptorProtocol needs of a transport, in memory: the tests say when the
-    connection is lost."""
-
-    def __init__(self) -> None:
-        self.sent = bytearray()
-        self.closing = False
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def writelines(self, data: Sequence[bytes | memoryview]) -> None:
-        for piece in data:
-            self.sent += piece
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closing = True
-
-    abort = close
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 def feed(protocol: AcceptorProtocol, data: bytes) -> None:
     buffer = protocol.get_buffer(len(data))
     buffer[: len(data)] = data
@@ -425,7 +383,7 @@ async def test_a_connection_lost_while_waiting_drops_what_came_after() -> None:
 
     app = App(stuck)
     protocol = AcceptorProtocol(DicomServer(app, ServerConfig(host="127.0.0.1", port=0)))
-    transport = RecordingTransport()
+    transport = MemoryTransport()
     protocol.connection_made(cast(asyncio.Transport, transport))
     requestor = Association(Role.REQUESTOR)
     requestor.request_association(
