@@ -27,7 +27,15 @@ from pathlib import Path
 from benchmarks.datasets import DATA_ROOT, read_manifest
 from benchmarks.loopback import free_port
 from benchmarks.receivers import CALLED_AE, RunningReceiver
-from benchmarks.run import READY_TIMEOUT, RECEIVER_NAMES, UsageError, _receivers, _variants
+from benchmarks.run import (
+    OTHER_RECEIVER_NAMES,
+    READY_TIMEOUT,
+    RECEIVER_NAMES,
+    UsageError,
+    known_names,
+    parse_variants,
+    receivers_named,
+)
 from oxidicom.part10 import read_part10_header
 from oxidicom.testing.scu import BlockingScu
 
@@ -78,11 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
     try:
-        variants = _variants(args.variant)
-        names = [*args.receivers.split(","), *variants]
-        receivers = _receivers(names, None, f"bench-assoc-{uuid.uuid4().hex[:8]}", variants)
+        variants = parse_variants(args.variant)
+        known = (*RECEIVER_NAMES, *OTHER_RECEIVER_NAMES)
+        names = [*known_names(args.receivers, known, "receiver(s)"), *variants]
+        receivers = receivers_named(names, None, f"bench-assoc-{uuid.uuid4().hex[:8]}", variants)
         instances = load(args.set, args.count, args.data_dir)
-    except (UsageError, KeyError) as error:
+    except UsageError as error:
         print(f"benchmarks.associations: {error}", file=sys.stderr)
         return 2
     medians: dict[str, list[float]] = {receiver.name: [] for receiver in receivers}

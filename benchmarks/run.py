@@ -76,7 +76,7 @@ class UsageError(Exception):
     """A problem with the command line or the environment, reported without a traceback."""
 
 
-def _receivers(
+def receivers_named(
     names: list[str], oxidicom_cmd: str | None, queue: str, variants: dict[str, dict[str, str]]
 ) -> list[Receiver]:
     oxidicom = oxidicom_receiver(oxidicom_cmd, queue)
@@ -92,7 +92,7 @@ def _receivers(
     return [known[name] for name in names]
 
 
-def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
+def parse_variants(specs: list[str]) -> dict[str, dict[str, str]]:
     """``NAME:KEY=VALUE,KEY=VALUE`` -> {NAME: {KEY: VALUE}}: oxidicom with other settings,
     or (``PYTHONPATH=CHECKOUT``) another checkout's code, for before/after comparisons."""
     variants: dict[str, dict[str, str]] = {}
@@ -118,7 +118,7 @@ def _sender(name: str, oxidicom_scu_cmd: str) -> Sender:
     return TemplateSender("oxidicom-scu", oxidicom_scu_cmd)
 
 
-def _names(text: str, known: tuple[str, ...], what: str) -> list[str]:
+def known_names(text: str, known: tuple[str, ...], what: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
@@ -453,8 +453,8 @@ def _validate(args: argparse.Namespace) -> tuple[list[Manifest], list[str]]:
         set_names = parse_set_names(args.sets)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    args.variant_env = _variants(args.variant)
-    receiver_names = _names(
+    args.variant_env = parse_variants(args.variant)
+    receiver_names = known_names(
         args.receivers, (*RECEIVER_NAMES, *OTHER_RECEIVER_NAMES, *args.variant_env), "receiver(s)"
     )
     if args.rounds < 1:
@@ -543,7 +543,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             f"(loopback recv + write in {floor.chunk}-byte chunks, see benchmarks/floor.py)\n"
         )
         receivers = _available(
-            _receivers(receiver_names, args.oxidicom_cmd, queue, args.variant_env),
+            receivers_named(receiver_names, args.oxidicom_cmd, queue, args.variant_env),
             scratch,
             args.max_pdu,
             log_root,
