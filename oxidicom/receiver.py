@@ -145,7 +145,6 @@ class CubeAssociation:
         )
         self.series: collections.Counter[str] = collections.Counter()
         """Instances stored, by series folder."""
-        self._ending: list[Awaitable[None]] = []
         self._stored: list[InstanceStored] = []
         """Stored instances the observer has not heard about yet."""
         self._ended = False

@@ -21,8 +21,8 @@ import aio_pika.exceptions
 import yarl
 
 from oxidicom.cube.celery_message import CeleryTaskMessage
-from oxidicom.cube.log_throttle import LogThrottle
 from oxidicom.cube.outbox import Outbox, OutboxClosedError, OutboxEntry
+from oxidicom.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import attrs
 import nats.aio.client
 import nats.errors
 
-from oxidicom.cube.log_throttle import LogThrottle
+from oxidicom.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from typing import Final
 
 import attrs
 
-from oxidicom.cube.log_throttle import LogThrottle
+from oxidicom.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 

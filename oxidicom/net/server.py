@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from oxidicom.log_throttle import LogThrottle
 from oxidicom.net.acceptor import AcceptorProtocol
 from oxidicom.net.handlers import Application, AssociationContext, Outcome, Peer
 from oxidicom.net.slots import SlotPool
@@ -75,9 +76,8 @@ class DicomServer:
         self._per_peer: collections.Counter[str] = collections.Counter()
         """Associations admitted, by peer address."""
         self._connections_per_peer: collections.Counter[str] = collections.Counter()
-        self._refused = 0
-        """Connections closed at once since the last warning about it."""
-        self._refusal_logged = -_REFUSAL_LOG_INTERVAL
+        self._refusals = LogThrottle(_REFUSAL_LOG_INTERVAL)
+        """A flood of connections must not flood the log too."""
         self._grace_cut = asyncio.Event()
 
     async def start(self) -> None:
@@ -174,19 +174,13 @@ class DicomServer:
         return True
 
     def _refusal(self, peer: Peer, why: str) -> None:
-        """Warn about refused connections, at most once per interval (a flood would
-        otherwise flood the log too)."""
-        self._refused += 1
-        now = asyncio.get_running_loop().time()
-        if now - self._refusal_logged >= _REFUSAL_LOG_INTERVAL:
+        if (held_back := self._refusals.ready()) is not None:
             log.warning(
-                "connection from %s closed at once: %s (%d refused since the last warning)",
+                "connection from %s closed at once: %s (%d similar refusals suppressed)",
                 peer.host,
                 why,
-                self._refused,
+                held_back,
             )
-            self._refused = 0
-            self._refusal_logged = now
 
     def admission_check(self, peer: Peer) -> AAssociateRJ | None:
         """Count an association against its peer's limit, or refuse it."""

@@ -180,6 +180,9 @@ class FilesRoot:
             where = _resolve(self.path, near)
         except ValueError:
             return
+        self._close_spare(where)
+
+    def _close_spare(self, where: str) -> None:
         with self._lock:
             fd = self._spares.pop(where, None)
         if fd is not None:
@@ -261,11 +264,8 @@ class FilesRoot:
             directory, stop = _resolve(self.path, near), _resolve(self.path, below)
         except ValueError:
             return
+        self._close_spare(directory)  # files are made ahead in series folders only
         while directory.startswith(stop + os.sep):
-            with self._lock:
-                spare = self._spares.pop(directory, None)
-            if spare is not None:
-                os.close(spare)
             try:
                 os.rmdir(directory)
             except OSError:
