@@ -5,8 +5,15 @@ few kilobytes of header. :class:`HeaderReader` walks the top-level elements as t
 arrive, in any chunking, keeps the values of the tags CUBE needs, and counts its way past
 everything else without buffering it: private blobs, sequences of any nesting (defined
 or undefined length, explicit or implicit VR inside), a stray group 0002. Top-level tags
-come in ascending order, so the first one past (0020,0013) InstanceNumber ends the job:
-Pixel Data is never looked at.
+come in ascending order, so the first one past (0020,0013) InstanceNumber makes the tags
+final (:attr:`HeaderReader.done`).
+
+The reader then walks on to the data set's end, keeping nothing: element headers only, each
+value skipped by its length (Pixel Data in one subtraction per fragment). So
+:meth:`HeaderReader.end` can tell a data set that ended inside an element (a peer that cut
+it short) from a complete one, and a file is never stored truncated. Deflated data sets
+are the exception: checking their end would mean inflating all of them, so their walk
+stops at the header.
 
 The reader holds at most the kept values (each capped at 64 KiB) and one partial
 element header. For deflated transfer syntaxes it inflates incrementally, at most
@@ -15,7 +22,8 @@ malformed) past :data:`MAX_INFLATED` bytes, so a decompression bomb costs neithe
 nor more than a moment of CPU.
 
 It is a parser only: no I/O, and ``feed`` never raises on bad input. Malformed data
-makes it ``done``; :meth:`HeaderReader.result` then raises :class:`HeaderError`.
+ends the walk; :meth:`HeaderReader.result` (in the header) or :meth:`HeaderReader.end`
+(anywhere) then raises :class:`HeaderError`.
 
 Like pydicom, it accepts a data set whose first element contradicts the transfer
 syntax's VR encoding (implicit VR sent as explicit or the reverse; logged as a warning),
@@ -28,6 +36,7 @@ import functools
 import logging
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Final
 
 import attrs
@@ -59,6 +68,13 @@ _SPECIFIC_CHARACTER_SET: Final = 0x00080005
 _LONG_VRS: Final = frozenset(
     vr.encode()
     for vr in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV")
+)
+_SHORT_VRS: Final = frozenset(
+    vr.encode()
+    for vr in (
+        *("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN"),
+        *("SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"),
+    )
 )
 
 
@@ -109,13 +125,23 @@ class _Codec:
 class _Structs:
     """Precompiled element header layouts for one codec."""
 
-    __slots__ = ("codec", "explicit_header", "implicit_header", "implicit_vr", "u32")
+    __slots__ = (
+        "codec",
+        "explicit_header",
+        "implicit_header",
+        "implicit_vr",
+        "tail_explicit",
+        "tail_implicit",
+        "u32",
+    )
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
         self.implicit_vr = codec.implicit
         self.implicit_header = struct.Struct(codec.prefix + "HHI")
         self.explicit_header = struct.Struct(codec.prefix + "HH2sH")
+        self.tail_explicit = struct.Struct(codec.prefix + "4x2sH")  # VR, length
+        self.tail_implicit = struct.Struct(codec.prefix + "H2xI")  # group, length
         self.u32 = struct.Struct(codec.prefix + "I")
 
 
@@ -151,7 +177,12 @@ class HeaderReader:
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if deflated else None
         self._inflated = 0
         self._done = False
+        self._walking = True
         self._error: str | None = None
+        self._end_error: str | None = None
+        # The tags still to look for and the last of them (none, once done).
+        self._wanted: dict[int, _Wanted] = _WANTED
+        self._last_wanted = _LAST_WANTED
         self._result: InstanceTags | None = None
         self._values: dict[int, bytes] = {}
         # Nesting: depth 0 is the data set, odd depths are inside an undefined-length
@@ -173,8 +204,16 @@ class HeaderReader:
 
     @property
     def done(self) -> bool:
-        """True once more data cannot change the result (all needed tags seen, or an error)."""
+        """True once more data cannot change :meth:`result` (all needed tags seen, or an
+        error)."""
         return self._done
+
+    @property
+    def walking(self) -> bool:
+        """True while the next bytes are still read: before :attr:`done`, and after it
+        until the data set's end, for :meth:`end` (never for a deflated one, nor after an
+        error)."""
+        return self._walking
 
     @property
     def retained_bytes(self) -> int:
@@ -184,14 +223,20 @@ class HeaderReader:
     def feed(self, data: bytes | bytearray | memoryview) -> bool:
         """Walk the next bytes of the data set; return :attr:`done`.
 
-        ``data`` is only read during the call (nothing keeps a reference to it).
+        ``data`` is only read during the call (nothing keeps a reference to it); once
+        :attr:`walking` is False, not at all.
         """
-        if self._done:
+        if not self._walking:
             return True
         if isinstance(data, memoryview) and data.format != "B":
             data = data.cast("B")
         if self._inflater is None:
-            self._walk(data)
+            size = len(data)
+            if self._skip >= size:  # inside a skipped value (Pixel Data): nothing to look at
+                self._skip -= size
+                self._position += size
+            else:
+                self._walk(data)
             return self._done
         inflater = self._inflater
         pending: bytes | bytearray | memoryview = data
@@ -213,30 +258,66 @@ class HeaderReader:
                 break
         return self._done
 
+    def feed_all(self, chunks: Sequence[bytes | memoryview]) -> bool:
+        """:meth:`feed` each of ``chunks`` (one PDU batch) in turn; return :attr:`done`.
+
+        Inside a skipped value, the usual case past the header, the whole batch is one
+        subtraction rather than a call per fragment.
+        """
+        skip = self._skip
+        if skip and self._walking and self._inflater is None:
+            size = 0
+            for chunk in chunks:
+                size += chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+            if skip >= size:
+                self._skip = skip - size
+                self._position += size
+                return self._done
+        for chunk in chunks:
+            self.feed(chunk)
+        return self._done
+
     def result(self) -> InstanceTags:
         """The tags found; call when :attr:`done` or after the last byte of the data set.
 
         Raises :class:`HeaderError` if the data set was malformed or ended inside an
-        element. Absent tags are ``None``; values are decoded but not trimmed.
+        element before the tags were complete. Absent tags are ``None``; values are decoded
+        but not trimmed.
         """
         if self._result is None:
             self._result = self._decode()
         problem = self._error
         if problem is None and not self._done:
-            if self._pending:
-                problem = f"data set ended inside the element header at byte {self._element_start}"
-            elif self._skip or self._value_tag is not None:
-                problem = f"data set ended inside the value of {_show(self._tag)}"
-            elif self._depth:
-                problem = "data set ended inside a sequence"
+            problem = self._unfinished()
         if problem is not None:
             raise HeaderError(problem, self._result)
         return self._result
 
+    def end(self) -> InstanceTags:
+        """The last byte of the data set has been fed: :meth:`result`, if the data set is
+        also whole after the header; else :class:`HeaderError` saying where it breaks."""
+        tags = self.result()
+        problem = self._end_error
+        if problem is None and self._done and self._walking:
+            problem = self._unfinished()
+        if problem is not None:
+            raise HeaderError(problem, tags)
+        return tags
+
+    def _unfinished(self) -> str | None:
+        """What the data set was in the middle of, if its bytes stopped here."""
+        if self._pending:
+            return f"data set ended inside the element header at byte {self._element_start}"
+        if self._skip or self._value_tag is not None:
+            return f"data set ended inside the value of {_show(self._tag)}"
+        if self._depth:
+            return "data set ended inside a sequence"
+        return None
+
     # -- walking ---------------------------------------------------------------------------
 
     def _walk(self, data: bytes | bytearray | memoryview) -> bool:
-        """Consume ``data``; return :attr:`done`."""
+        """Consume ``data``; return True if the walk is over (:attr:`walking` is False)."""
         pos = 0
         end = len(data)
         while pos < end:
@@ -269,8 +350,11 @@ class HeaderReader:
                     pos += take
             else:
                 if self._depth == 0 and not self._first_element:
-                    pos = self._top_level(data, pos, end)
                     if self._done:
+                        pos = self._tail(data, pos, end)
+                    else:
+                        pos = self._top_level(data, pos, end)
+                    if not self._walking:
                         return True
                     if pos >= end:
                         break
@@ -281,7 +365,7 @@ class HeaderReader:
                 else:
                     self._pending += data[pos:end]
                     pos = end
-            if self._done:
+            if not self._walking:
                 return True
         self._position += end
         return False
@@ -300,7 +384,8 @@ class HeaderReader:
                 return pos
             tag = group << 16 | element
             if tag > _LAST_WANTED:
-                self._finish()
+                if self._tags_complete():
+                    return self._tail(data, pos, end)
                 return pos + 8
             # A 16-bit length is never undefined nor longer than MAX_VALUE_LENGTH.
             stop = pos + 8 + length
@@ -320,13 +405,38 @@ class HeaderReader:
             group, element, length = unpack(data, pos)
             tag = group << 16 | element
             if tag > _LAST_WANTED:
-                self._finish()
+                if self._tags_complete():
+                    return self._tail(data, pos, end)
                 return pos + 8
             stop = pos + 8 + length
             if group == 0xFFFE or length == _UNDEFINED or stop > end or length > MAX_VALUE_LENGTH:
                 return pos
             if tag in _WANTED:
                 values[tag] = bytes(data[pos + 8 : stop])
+            pos = stop
+        return pos
+
+    def _tail(self, data: bytes | bytearray | memoryview, pos: int, end: int) -> int:
+        """:meth:`_top_level` past the header: only hop from element to element, over
+        whole short elements (explicit VR) or defined-length ones (implicit VR); the general
+        path takes the rest (long VRs, delimiters, values that go on in the next chunk)."""
+        structs = self._structs
+        if structs.implicit_vr:
+            unpack = structs.tail_implicit.unpack_from
+            while end - pos >= 8:
+                group, length = unpack(data, pos)
+                stop = pos + 8 + length
+                if group == 0xFFFE or length == _UNDEFINED or stop > end:
+                    return pos
+                pos = stop
+            return pos
+        unpack = structs.tail_explicit.unpack_from
+        while end - pos >= 8:
+            vr, length = unpack(data, pos)
+            stop = pos + 8 + length
+            # Not a short VR: a long one, a delimiter (whose length bytes are no VR), junk.
+            if vr not in _SHORT_VRS or stop > end:
+                return pos
             pos = stop
         return pos
 
@@ -346,8 +456,7 @@ class HeaderReader:
         tag = group << 16 | element
         self._tag = tag
         depth = self._depth
-        if depth == 0 and tag > _LAST_WANTED:
-            self._finish()
+        if depth == 0 and tag > self._last_wanted and not self._tags_complete():
             return 8
         if group == 0xFFFE:
             self._first_element = False
@@ -374,7 +483,7 @@ class HeaderReader:
             self._enter(depth + 1, implicit=vr == b"UN", little_endian=True)
             return size
         rest = avail - size
-        if depth == 0 and tag in _WANTED and vr != b"SQ":
+        if depth == 0 and tag in self._wanted and vr != b"SQ":
             if length > MAX_VALUE_LENGTH:
                 self._fail(f"{_WANTED[tag].keyword} is {length} bytes long")
                 return size
@@ -450,11 +559,27 @@ class HeaderReader:
             self._structs = self._top
 
     def _fail(self, message: str) -> None:
-        self._error = f"{message} (data set byte {self._element_start})"
+        message = f"{message} (data set byte {self._element_start})"
+        if self._done:  # after the header: the tags stand, the data set does not
+            self._end_error = message
+        else:
+            self._error = message
         self._finish()
+
+    def _tags_complete(self) -> bool:
+        """The first top-level tag past the last wanted one: the tags are final. Return
+        whether the walk goes on to the data set's end (see the module's docstring)."""
+        self._done = True
+        self._wanted = {}
+        self._last_wanted = _NEVER
+        if self._inflater is not None:
+            self._finish()
+            return False
+        return True
 
     def _finish(self) -> None:
         self._done = True
+        self._walking = False
         self._inflater = None
         self._pending = bytearray()
         self._partial = bytearray()

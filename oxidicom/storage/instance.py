@@ -7,10 +7,11 @@ if the association dies first). The outcome is the event for the storage observe
 its ``status`` is the C-STORE-RSP status to answer with.
 
 The bytes go to disk as they arrive (behind the Part 10 header) while the header reader
-picks out the tags; only at the end does the file get its final name. The file itself is
-created once the header has been read (its first few KB, held until then, at most
-256 KiB), unnamed, in the directory where it will appear: that is where creating it is
-cheapest, and an instance refused for its tags never touches the disk. Nothing here
+picks out the tags, and then walks on to check that the data set is whole (one cut short by
+the peer is refused, not stored); only at the end does the file get its final name. The
+file itself is created once the header has been read (its first few KB, held until then,
+at most 256 KiB), unnamed, in the directory where it will appear: that is where creating
+it is cheapest, and an instance refused for its tags never touches the disk. Nothing here
 blocks on anything but local file system calls, and nothing here knows about asyncio.
 """
 
@@ -137,10 +138,8 @@ class InstanceReceiver:
         if self._finished:
             raise RuntimeError("the instance was already completed or aborted")
         reader = self._reader
-        if not reader.done:
-            for chunk in chunks:
-                if reader.feed(chunk):
-                    break
+        if reader.walking:
+            reader.feed_all(chunks)
         if self._failure is not None:
             return
         if self._file is not None:
@@ -189,7 +188,7 @@ class InstanceReceiver:
             raise RuntimeError("the instance was already completed or aborted")
         self._finished = True
         try:
-            tags = self._reader.result()
+            tags = self._reader.end()
         except HeaderError as error:
             return self._reject(
                 STATUS_INVALID_DATA_SET, f"cannot read data set: {error}", error.tags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import glob
 import importlib.resources
 import io
@@ -58,17 +59,28 @@ def _chunks(data: bytes, sizes: list[int]) -> Iterator[memoryview]:
 
 
 def _read(
-    transfer_syntax: str, data: bytes, sizes: list[int] | None = None
+    transfer_syntax: str,
+    data: bytes,
+    sizes: list[int] | None = None,
+    *,
+    then: int | None = None,
 ) -> tuple[HeaderReader, int]:
-    """Feed ``data`` in chunks of ``sizes`` (cycled) until done; return the reader and the
+    """Feed ``data`` in chunks of ``sizes`` (cycled) while the reader walks, and once it is
+    done (past the header), in chunks of ``then`` bytes if given; return the reader and the
     most bytes it held at any time."""
     reader = HeaderReader(transfer_syntax)
     most = 0
+    position = 0
     for chunk in _chunks(data, sizes or [len(data) or 1]):
-        done = reader.feed(chunk)
+        reader.feed(chunk)
+        position += len(chunk)
         most = max(most, reader.retained_bytes)
-        if done:
+        if not reader.walking or (then and reader.done):
             break
+    if then and reader.walking:
+        for chunk in _chunks(data[position:], [then]):
+            reader.feed(chunk)
+            most = max(most, reader.retained_bytes)
     return reader, most
 
 
@@ -254,7 +266,7 @@ def test_generated_data_sets_read_as_pydicom_reads_them(
         data = encode_data_set(generated.dataset, transfer_syntax)
         expected_ds = _read_back(data, transfer_syntax)
     reader, most = _read(transfer_syntax, data, sizes)
-    tags = reader.result()
+    tags = reader.end()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _assert_same_as_pydicom(tags, expected_ds)
@@ -333,6 +345,16 @@ def test_enough_sample_files() -> None:
         JPEG_LOSSLESS,
     }
     assert sum("charset_files" in sample.path for sample in _SAMPLES) >= 15
+    assert sorted(map(_cut_short_name, _SAMPLES))[-2:] == [
+        "MR_truncated.dcm",
+        "rtplan_truncated.dcm",
+    ]
+
+
+def _cut_short_name(sample: SampleFile) -> str:
+    """The name of a sample file whose end pydicom's test suite cut off, else ''."""
+    name = os.path.basename(sample.path)
+    return name if "truncated" in name else ""
 
 
 @pytest.mark.parametrize("sample", _SAMPLES, ids=lambda sample: os.path.basename(sample.path))
@@ -342,8 +364,14 @@ def test_sample_files_read_as_pydicom_reads_them(sample: SampleFile) -> None:
         warnings.simplefilter("ignore")  # pydicom's opinion of the sample files' values
         ds = dcmread(sample.path)
         for sizes in ([len(sample.data_set)], [1], [rng.randint(1, 300) for _ in range(10)]):
-            reader, _ = _read(sample.transfer_syntax, sample.data_set, sizes)
+            # Past the header, big chunks: the tail is pixel data, megabytes of it.
+            reader, _ = _read(sample.transfer_syntax, sample.data_set, sizes, then=65536)
             _assert_same_as_pydicom(reader.result(), ds)
+            if _cut_short_name(sample):
+                with pytest.raises(HeaderError, match="ended inside"):
+                    reader.end()
+            else:
+                reader.end()
 
 
 # -- hand-made encodings -------------------------------------------------------------------
@@ -388,7 +416,7 @@ def _feed_all_ways(transfer_syntax: str, data: bytes) -> list[InstanceTags]:
     results = []
     for sizes in ([len(data)], [1], [3, 11, 7], [5000]):
         reader, _ = _read(transfer_syntax, data, sizes)
-        results.append(reader.result())
+        results.append(reader.end())
     assert all(result == results[0] for result in results)
     return results
 
@@ -486,16 +514,26 @@ def test_encapsulated_pixel_data_inside_an_item_is_skipped() -> None:
     ("transfer_syntax", "data"),
     [
         # implicit VR data sent under an explicit VR transfer syntax
-        (EXPLICIT_LE, _implicit(0x00100020, b"PID ") + _implicit(0x0020000E, SERIES_UID)),
+        (
+            EXPLICIT_LE,
+            _implicit(0x00100020, b"PID ")
+            + _implicit(0x0020000E, SERIES_UID)
+            + _implicit(0x00280010, b"\x02\x00"),
+        ),
         # and the reverse
-        (IMPLICIT_LE, _le(0x00100020, "LO", b"PID ") + _le(0x0020000E, "UI", SERIES_UID)),
+        (
+            IMPLICIT_LE,
+            _le(0x00100020, "LO", b"PID ")
+            + _le(0x0020000E, "UI", SERIES_UID)
+            + _le(0x00280010, "US", b"\x02\x00"),
+        ),
     ],
 )
 def test_first_element_corrects_a_wrong_vr_encoding(
     transfer_syntax: str, data: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="oxidicom.storage.header"):
-        tags = _feed_all_ways(transfer_syntax, data + _implicit(0x00280010, b"\x02\x00"))[0]
+        tags = _feed_all_ways(transfer_syntax, data)[0]
     assert (tags.PatientID, tags.SeriesInstanceUID) == ("PID ", "1.2.3.4.5.6\0")
     assert "VR" in caplog.text
 
@@ -554,12 +592,124 @@ def test_a_data_set_without_later_tags_ends_cleanly() -> None:
     assert reader.result().SeriesInstanceUID == "1.2.3.4.5.6\0"
 
 
-def test_feed_after_done_touches_nothing() -> None:
+def test_feed_after_the_walk_touches_nothing() -> None:
     reader = HeaderReader(EXPLICIT_LE)
-    assert reader.feed(_wanted_tail_le())
+    assert reader.feed(_undefined_le(0x00081140, "SQ") + ITEM_END)
+    assert not reader.walking
     released = memoryview(b"abc")
     released.release()
     assert reader.feed(released)
+
+
+# -- after the header: the data set's end --------------------------------------------------
+
+
+def test_tags_are_final_before_the_walk_reaches_the_end() -> None:
+    reader = HeaderReader(EXPLICIT_LE)
+    assert reader.feed(_le(0x00100020, "LO", b"PID ") + _wanted_tail_le())
+    assert reader.walking
+    assert reader.result().PatientID == "PID "
+    assert reader.feed(_le(0x00280011, "US", b"\x02\x00"))
+    assert reader.end().PatientID == "PID "
+
+
+_PIXELS = _le(0x7FE00010, "OW", bytes(range(256)) * 64)
+_ENCAPSULATED = (
+    _undefined_le(0x7FE00010, "OB")
+    + _item_start(0)
+    + _item_start(6)
+    + b"\xff\xd8\xff\xd9\0\0"
+    + SEQUENCE_END
+)
+
+
+@pytest.mark.parametrize("pixels", [_PIXELS, _ENCAPSULATED], ids=["native", "encapsulated"])
+@pytest.mark.parametrize("sizes", [[1 << 20], [1], [3, 11, 7], [4096]], ids=str)
+def test_a_whole_data_set_ends_cleanly(pixels: bytes, sizes: list[int]) -> None:
+    data = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le() + pixels + _le(0xFFFCFFFC, "OB", b"")
+    reader, _ = _read(EXPLICIT_LE, data, sizes)
+    assert reader.walking
+    assert reader.end().PatientID == "PID "
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_PIXELS[:-1], r"ended inside the value of \(7FE0,0010\)"),
+        (_PIXELS[:10], r"ended inside the element header at byte"),
+        (_ENCAPSULATED[:-8], "ended inside a sequence"),
+        (_ENCAPSULATED[:-9], r"ended inside the value of \(FFFE,E000\)"),
+        (_PIXELS + b"\0\0", r"ended inside the element header at byte"),
+        (_undefined_le(0x00091001, "SQ") + ITEM_END, r"unexpected \(FFFE,E00D\)"),
+        (_ENCAPSULATED[:-8] + _le(0x00100020, "LO", b"X "), "expected an item in a sequence"),
+    ],
+    ids=[
+        "pixels-one-byte-short",
+        "pixels-header-cut",
+        "no-sequence-delimiter",
+        "fragment-cut",
+        "trailing-bytes",
+        "stray-delimiter",
+        "element-in-sequence",
+    ],
+)
+def test_a_data_set_cut_short_or_broken_after_the_header(data: bytes, message: str) -> None:
+    whole = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le() + data
+    for sizes in ([len(whole)], [1], [3, 11, 7]):
+        reader, _ = _read(EXPLICIT_LE, whole, sizes)
+        assert reader.result().PatientID == "PID "  # the tags stand: a rejection names them
+        with pytest.raises(HeaderError, match=message) as caught:
+            reader.end()
+        assert caught.value.tags.SeriesInstanceUID == "1.2.3.4.5.6\0"
+
+
+def test_implicit_vr_pixel_data_cut_short() -> None:
+    head = _implicit(0x0020000E, SERIES_UID) + _implicit(0x00200013, b"7 ")
+    pixels = _implicit(0x7FE00010, bytes(1000))
+    assert _feed_all_ways(IMPLICIT_LE, head + pixels)[0].InstanceNumber == "7 "
+    reader, _ = _read(IMPLICIT_LE, head + pixels[:-2], [100])
+    with pytest.raises(HeaderError, match=r"inside the value of \(7FE0,0010\)"):
+        reader.end()
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2])
+def test_feed_all_counts_bytes_not_items(cut: int) -> None:
+    """A batch inside Pixel Data is skipped by its size in bytes, whatever the memoryview's
+    item format; the batch that crosses the value's end is walked fragment by fragment."""
+    head = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le()
+    pixels = array.array("H", range(4096))
+    element = struct.pack("<HH2s2xI", 0x7FE0, 0x0010, b"OW", pixels.itemsize * len(pixels))
+    reader = HeaderReader(EXPLICIT_LE)
+    assert reader.feed_all([head, element])
+    words = memoryview(pixels)
+    reader.feed_all([words[:1000], words[1000:2000]])
+    reader.feed_all([words[2000:], _le(0xFFFCFFFC, "OB", b"")[: 12 - cut]])
+    if cut:
+        with pytest.raises(HeaderError, match="ended inside the element header"):
+            reader.end()
+    else:
+        assert reader.end().PatientID == "PID "
+
+
+def test_a_deflated_data_set_is_not_walked_past_its_header() -> None:
+    """Checking its end would mean inflating it all; the tags are what it is read for."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    whole = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le() + _PIXELS
+    data = compressor.compress(whole) + compressor.flush()
+    reader = HeaderReader(DEFLATED)
+    assert reader.feed(data[: len(data) // 2])
+    assert not reader.walking
+    assert reader.end().PatientID == "PID "
+
+
+def test_pixel_data_is_skipped_without_being_held() -> None:
+    reader = HeaderReader(EXPLICIT_LE)
+    assert reader.feed(_wanted_tail_le() + struct.pack("<HH2s2xI", 0x7FE0, 0x0010, b"OW", 1 << 30))
+    block = memoryview(bytes(1 << 20))
+    for _ in range(1024):
+        reader.feed(block)
+        assert reader.retained_bytes <= 64
+    assert reader.end().InstanceNumber == "7 "
 
 
 def test_the_largest_kept_value_and_one_byte_more() -> None:

@@ -204,6 +204,23 @@ def test_truncated_data_set(tmp_path: Path) -> None:
     assert _files(tmp_path) == []
 
 
+@pytest.mark.parametrize("cut", [1, 2, 4096, 8192 + 7])
+def test_a_data_set_cut_short_inside_its_pixel_data(tmp_path: Path, cut: int) -> None:
+    """The header is whole, so the file is open and mostly written when the end shows
+    that the peer sent less than the data set's own lengths announce."""
+    ds = _dataset(Rows=128, Columns=128, PixelData=bytes(128 * 128 * 2))
+    data = encode_data_set(ds)
+    receiver = _receiver(Store(tmp_path))
+    _receive_in_pdus(receiver, data[:-cut])
+    outcome = receiver.complete()
+    assert isinstance(outcome, InstanceRejected)
+    assert outcome.status == STATUS_INVALID_DATA_SET
+    assert outcome.reason == "cannot read data set: data set ended inside the value of (7FE0,0010)"
+    assert outcome.series_instance_uid == SERIES_UID
+    assert _files(tmp_path) == []
+    assert not (tmp_path / SERIES_FOLDER).exists()
+
+
 def test_empty_data_set(tmp_path: Path) -> None:
     receiver = _receiver(Store(tmp_path))
     outcome = receiver.complete()
