@@ -192,3 +192,23 @@ def test_send_reports_what_our_receiver_refuses(rx: Receiver, aet: str, tmp_path
     [line] = run.stderr.splitlines()
     assert re.fullmatch(rf"failed: {re.escape(str(bad))}: 0xC[0-9A-F]{{3}} .*StudyDate.*", line)
     assert files_from(rx, aet) == [expected_file_path(aet, dcmread(good))]
+
+
+def test_send_a_file_cut_short_is_refused_by_our_receiver(
+    rx: Receiver, aet: str, tmp_path: Path
+) -> None:
+    """pydicom's MR_truncated.dcm ends inside its Pixel Data. ``send`` streams files as they
+    are, so the receiver gets a data set shorter than its own lengths say, and refuses it
+    rather than store it truncated."""
+    whole = tmp_path / "whole.dcm"
+    whole.write_bytes(pydicom_file("MR_small.dcm").read_bytes())
+    cut = pydicom_file("MR_truncated.dcm")
+
+    run = oxidicom("send", rx.host, rx.port, cut, whole, "-aet", aet)
+
+    assert run.returncode == 1
+    assert run.summary() == {"sent": 1, "failed": 1, "skipped": 0}
+    [line] = run.stderr.splitlines()
+    assert re.fullmatch(rf"failed: {re.escape(str(cut))}: 0xC001 .*", line), line
+    assert files_from(rx, aet) == [expected_file_path(aet, dcmread(whole))]
+    assert "ended inside the value of (7FE0,0010)" in rx.log()
