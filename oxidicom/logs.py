@@ -119,7 +119,8 @@ class TextFormatter(logging.Formatter):
 
 def _text_value(value: object) -> str:
     text = str(value)
-    if text and all(char.isprintable() and char not in ' "=' for char in text):
+    # str methods, not a loop over the characters: this runs for every field of every line.
+    if text.isprintable() and text and " " not in text and '"' not in text and "=" not in text:
         return text
     return json.dumps(text, ensure_ascii=False)
 
