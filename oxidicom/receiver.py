@@ -214,7 +214,8 @@ class CubeAssociation:
         has its instances stored, gets its answer rather than an aborted association that
         it would send again in full."""
         try:
-            await asyncio.wait_for(settled, _SETTLE_TIMEOUT)
+            async with asyncio.timeout(_SETTLE_TIMEOUT):
+                await settled
         except TimeoutError:
             log.warning(
                 "association %s: registrations not on disk after %g s; answering the "

@@ -107,7 +107,8 @@ class AmqpPublisher:
         task, self._task = self._task, None
         if self.connected and len(self._outbox):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox.wait_empty(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._outbox.wait_empty()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -169,7 +170,10 @@ class AmqpPublisher:
         while True:
             wait = max(0.0, next_recovery - time.monotonic())
             try:
-                entry = await asyncio.wait_for(self._outbox.first(), wait)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation
+                # that meets an entry becoming ready, and aclose() would wait for ever.
+                async with asyncio.timeout(wait):
+                    entry = await self._outbox.first()
             except TimeoutError:
                 await self._outbox.recover()
                 next_recovery = time.monotonic() + self._recover_interval

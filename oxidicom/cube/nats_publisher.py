@@ -187,7 +187,8 @@ class NatsPublisher:
         deadline = loop.time() + timeout
         if self.connected:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._drained()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -202,7 +203,8 @@ class NatsPublisher:
             # RuntimeError: under uvloop, nats-py's close writes its pending bytes to a
             # transport that the broken connection has already closed.
             with contextlib.suppress(nats.errors.Error, TimeoutError, OSError, RuntimeError):
-                await asyncio.wait_for(self._client.close(), max(0.1, deadline - loop.time()))
+                async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                    await self._client.close()
 
     # -- background tasks -----------------------------------------------------------------
 

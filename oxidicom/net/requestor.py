@@ -262,7 +262,8 @@ class ClientAssociation:
         if self._protocol.can_write.is_set():
             return
         try:
-            await asyncio.wait_for(self._protocol.can_write.wait(), self._config.dimse_timeout)
+            async with asyncio.timeout(self._config.dimse_timeout):
+                await self._protocol.can_write.wait()
         except TimeoutError:
             self.abort()
             raise AssociationAbortedError(
@@ -271,7 +272,8 @@ class ClientAssociation:
 
     async def _await_response(self, future: asyncio.Future[Message]) -> Message:
         try:
-            return await asyncio.wait_for(future, self._config.dimse_timeout)
+            async with asyncio.timeout(self._config.dimse_timeout):
+                return await future
         except TimeoutError:
             self.abort()
             raise AssociationAbortedError(
@@ -354,7 +356,8 @@ class ClientAssociation:
             self.association.release(protocol.loop.time())
             protocol.flush()
             try:
-                await asyncio.wait_for(protocol.released, self._config.acse_timeout)
+                async with asyncio.timeout(self._config.acse_timeout):
+                    await protocol.released
             except TimeoutError:
                 self.abort()
         if protocol.transport is not None:
@@ -420,16 +423,15 @@ async def associate(
     association = Association(Role.REQUESTOR, artim_timeout=config.acse_timeout)
     association.request_association(request, loop.time())
     try:
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(config.connect_timeout):
+            _, protocol = await loop.create_connection(
                 lambda: _RequestorProtocol(association), host, port, ssl=config.ssl
-            ),
-            config.connect_timeout,
-        )
+            )
     except (OSError, TimeoutError) as error:
         raise AssociationError(f"cannot connect to {host}:{port}: {error}") from error
     try:
-        await asyncio.wait_for(asyncio.shield(protocol.established), config.acse_timeout)
+        async with asyncio.timeout(config.acse_timeout):
+            await asyncio.shield(protocol.established)
     except TimeoutError:
         association.abort(loop.time())
         protocol.flush()
