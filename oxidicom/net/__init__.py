@@ -23,7 +23,9 @@ from oxidicom.net.requestor import (
     propose,
 )
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.net.storage_scp import EndCallback, Part10FileSink, StorageSCP, StoreCallback
 from oxidicom.part10 import NotPart10Error, Part10Header, read_part10_header
+from oxidicom.storage.writer import FilesRoot, StorageError
 
 __all__ = [
     "Application",
@@ -36,13 +38,19 @@ __all__ = [
     "AssociationStats",
     "ClientAssociation",
     "DicomServer",
+    "EndCallback",
+    "FilesRoot",
     "NoContextError",
     "NotPart10Error",
     "Outcome",
+    "Part10FileSink",
     "Part10Header",
     "Peer",
     "RequestorConfig",
     "ServerConfig",
+    "StorageError",
+    "StorageSCP",
+    "StoreCallback",
     "StoreResult",
     "StoreSink",
     "associate",
