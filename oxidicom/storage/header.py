@@ -11,9 +11,11 @@ final (:attr:`HeaderReader.done`).
 The reader then walks on to the data set's end, keeping nothing: element headers only, each
 value skipped by its length (Pixel Data in one subtraction per fragment). So
 :meth:`HeaderReader.end` can tell a data set that ended inside an element (a peer that cut
-it short) from a complete one, and a file is never stored truncated. Deflated data sets
-are the exception: checking their end would mean inflating all of them, so their walk
-stops at the header.
+it short) from a complete one, and a file is never stored truncated. A deflated data set
+is inflated to its end for that, and must also end with its deflate stream; past the
+header, its inflated bytes may be at most :data:`MAX_INFLATED` plus
+:data:`TAIL_INFLATE_RATIO` times its compressed bytes, beyond which its end goes unchecked
+rather than cost the event loop more than a few times the CPU of storing it.
 
 The reader holds at most the kept values (each capped at 64 KiB) and one partial
 element header. For deflated transfer syntaxes it inflates incrementally, at most
@@ -47,7 +49,7 @@ from oxidicom.storage.events import InstanceTags
 from oxidicom.storage.text import decode_ascii, decode_text, python_encodings
 from oxidicom.storage.transfer_syntax import dataset_encoding
 
-__all__ = ["MAX_INFLATED", "MAX_VALUE_LENGTH", "HeaderError", "HeaderReader"]
+__all__ = ["MAX_INFLATED", "MAX_VALUE_LENGTH", "TAIL_INFLATE_RATIO", "HeaderError", "HeaderReader"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ _INFLATE_STEP: Final = 64 * 1024
 MAX_INFLATED: Final = 64 * 1024 * 1024
 """Most inflated bytes walked to reach the header's end: a deflate bomb (1000:1) placed before
 the tags would otherwise cost seconds of CPU per megabyte received, on the event loop."""
+TAIL_INFLATE_RATIO: Final = 32
+"""Past the header, a deflated data set is walked to its end while it has inflated to at most
+MAX_INFLATED plus this many times its compressed size (images deflate 2-5:1; a blank one more)."""
 _UNDEFINED: Final = 0xFFFFFFFF
 _NEVER: Final = 1 << 62
 _ITEM: Final = 0xFFFEE000
@@ -176,6 +181,7 @@ class HeaderReader:
         self._structs = top
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if deflated else None
         self._inflated = 0
+        self._compressed = 0
         self._done = False
         self._walking = True
         self._error: str | None = None
@@ -211,8 +217,8 @@ class HeaderReader:
     @property
     def walking(self) -> bool:
         """True while the next bytes are still read: before :attr:`done`, and after it
-        until the data set's end, for :meth:`end` (never for a deflated one, nor after an
-        error)."""
+        until the data set's end, for :meth:`end` (not after an error, nor past the
+        inflation allowed for checking a deflated one)."""
         return self._walking
 
     @property
@@ -239,6 +245,9 @@ class HeaderReader:
                 self._walk(data)
             return self._done
         inflater = self._inflater
+        if inflater.eof:  # bytes after the deflate stream (padding): nothing to walk
+            return self._done
+        self._compressed += len(data)
         pending: bytes | bytearray | memoryview = data
         while True:
             try:
@@ -249,12 +258,17 @@ class HeaderReader:
             if self._walk(out):
                 break
             self._inflated += len(out)
-            if self._inflated > MAX_INFLATED:
+            if self._inflated > MAX_INFLATED and not self._done:
                 self._fail(f"the data set inflates past {MAX_INFLATED} bytes before its header")
+                break
+            if self._inflated > MAX_INFLATED + TAIL_INFLATE_RATIO * self._compressed:
+                logger.debug("deflated data set inflates more than %d:1: end not checked",
+                             TAIL_INFLATE_RATIO)  # fmt: skip
+                self._finish()
                 break
             pending = inflater.unconsumed_tail
             # A full step may leave output inside zlib even without pending input.
-            if not pending and len(out) < _INFLATE_STEP:
+            if inflater.eof or (not pending and len(out) < _INFLATE_STEP):
                 break
         return self._done
 
@@ -312,6 +326,8 @@ class HeaderReader:
             return f"data set ended inside the value of {_show(self._tag)}"
         if self._depth:
             return "data set ended inside a sequence"
+        if self._inflater is not None and not self._inflater.eof:
+            return "deflated data set ended before its deflate stream"
         return None
 
     # -- walking ---------------------------------------------------------------------------
@@ -384,9 +400,8 @@ class HeaderReader:
                 return pos
             tag = group << 16 | element
             if tag > _LAST_WANTED:
-                if self._tags_complete():
-                    return self._tail(data, pos, end)
-                return pos + 8
+                self._tags_complete()
+                return self._tail(data, pos, end)
             # A 16-bit length is never undefined nor longer than MAX_VALUE_LENGTH.
             stop = pos + 8 + length
             if stop > end or group == 0xFFFE:
@@ -405,9 +420,8 @@ class HeaderReader:
             group, element, length = unpack(data, pos)
             tag = group << 16 | element
             if tag > _LAST_WANTED:
-                if self._tags_complete():
-                    return self._tail(data, pos, end)
-                return pos + 8
+                self._tags_complete()
+                return self._tail(data, pos, end)
             stop = pos + 8 + length
             if group == 0xFFFE or length == _UNDEFINED or stop > end or length > MAX_VALUE_LENGTH:
                 return pos
@@ -456,8 +470,8 @@ class HeaderReader:
         tag = group << 16 | element
         self._tag = tag
         depth = self._depth
-        if depth == 0 and tag > self._last_wanted and not self._tags_complete():
-            return 8
+        if depth == 0 and tag > self._last_wanted:
+            self._tags_complete()
         if group == 0xFFFE:
             self._first_element = False
             if not implicit:
@@ -566,16 +580,12 @@ class HeaderReader:
             self._error = message
         self._finish()
 
-    def _tags_complete(self) -> bool:
-        """The first top-level tag past the last wanted one: the tags are final. Return
-        whether the walk goes on to the data set's end (see the module's docstring)."""
+    def _tags_complete(self) -> None:
+        """The first top-level tag past the last wanted one: the tags are final; the walk
+        goes on to the data set's end (see the module's docstring)."""
         self._done = True
         self._wanted = {}
         self._last_wanted = _NEVER
-        if self._inflater is not None:
-            self._finish()
-            return False
-        return True
 
     def _finish(self) -> None:
         self._done = True

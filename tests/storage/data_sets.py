@@ -11,6 +11,7 @@ from pydicom.filewriter import write_dataset
 from oxidicom.storage.transfer_syntax import dataset_encoding
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 def encode_data_set(ds: Dataset, transfer_syntax: str = EXPLICIT_LE) -> bytes:

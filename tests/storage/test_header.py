@@ -691,15 +691,59 @@ def test_feed_all_counts_bytes_not_items(cut: int) -> None:
         assert reader.end().PatientID == "PID "
 
 
-def test_a_deflated_data_set_is_not_walked_past_its_header() -> None:
-    """Checking its end would mean inflating it all; the tags are what it is read for."""
+def _deflate(data: bytes, *, final: bool = True) -> bytes:
     compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-    whole = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le() + _PIXELS
-    data = compressor.compress(whole) + compressor.flush()
+    return compressor.compress(data) + compressor.flush(
+        zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH
+    )
+
+
+_WHOLE = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le() + _PIXELS
+
+
+def test_a_deflated_data_set_is_walked_to_its_end() -> None:
+    data = _deflate(_WHOLE) + b"\0" * 8  # bytes after the stream (padding) are ignored
+    for sizes in ([len(data)], [1], [7, 300]):
+        reader, _ = _read(DEFLATED, data, sizes, then=65536)
+        assert reader.walking
+        assert reader.end().PatientID == "PID "
+
+
+@pytest.mark.parametrize(
+    ("compressed", "message"),
+    [
+        # The peer stopped sending in the middle of the deflate stream.
+        (_deflate(_WHOLE)[:-5], "ended inside the value of \\(7FE0,0010\\)"),
+        # A whole deflate stream of a data set that was cut short before it was deflated.
+        (_deflate(_WHOLE[:-10]), "ended inside the value of \\(7FE0,0010\\)"),
+        # Whole elements, but the stream has no final block: more was to come.
+        (_deflate(_WHOLE, final=False), "ended before its deflate stream"),
+    ],
+)
+def test_a_deflated_data_set_cut_short_after_its_header(compressed: bytes, message: str) -> None:
+    for sizes in ([len(compressed)], [1], [13]):
+        reader, _ = _read(DEFLATED, compressed, sizes, then=65536)
+        assert reader.result().PatientID == "PID "  # the tags stand
+        with pytest.raises(HeaderError, match=message):
+            reader.end()
+
+
+def test_past_the_allowed_ratio_a_deflated_end_goes_unchecked() -> None:
+    """A tail that inflates 1000:1 is not inflated to its end: the CPU it would cost."""
+    zeros = 256 * 1024 * 1024
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = _le(0x00100020, "LO", b"PID ") + _wanted_tail_le()
+    bomb = compressor.compress(head + struct.pack("<HH2s2xI", 0x7FE0, 0x0010, b"OB", zeros))
+    block = bytes(1024 * 1024)
+    for _ in range(zeros // len(block)):
+        bomb += compressor.compress(block)
+    bomb += compressor.flush()
     reader = HeaderReader(DEFLATED)
-    assert reader.feed(data[: len(data) // 2])
+    view = memoryview(bomb)
+    for start in range(0, len(bomb) - 1000, 16384):  # all but its last bytes
+        reader.feed(view[start : start + 16384])
     assert not reader.walking
-    assert reader.end().PatientID == "PID "
+    assert reader.end().PatientID == "PID "  # cut short, but no longer checked
 
 
 def test_pixel_data_is_skipped_without_being_held() -> None:

@@ -24,7 +24,7 @@ from oxidicom.storage.instance import (
     InstanceReceiver,
     Store,
 )
-from tests.storage.data_sets import EXPLICIT_LE, encode_data_set
+from tests.storage.data_sets import DEFLATED, EXPLICIT_LE, encode_data_set
 
 ASSOCIATION = AssociationInfo(
     association_id="01J9Z3ZV6Q8Y3X8W2K1M0N9P7R",
@@ -119,7 +119,7 @@ def _receive_in_pdus(receiver: InstanceReceiver, data: bytes, seed: int = 0) -> 
         "1.2.840.10008.1.2",
         EXPLICIT_LE,
         "1.2.840.10008.1.2.2",
-        "1.2.840.10008.1.2.1.99",
+        DEFLATED,
         "1.2.840.10008.1.2.4.70",
     ],
 )
@@ -219,6 +219,18 @@ def test_a_data_set_cut_short_inside_its_pixel_data(tmp_path: Path, cut: int) ->
     assert outcome.series_instance_uid == SERIES_UID
     assert _files(tmp_path) == []
     assert not (tmp_path / SERIES_FOLDER).exists()
+
+
+def test_a_deflated_data_set_cut_short_is_not_stored(tmp_path: Path) -> None:
+    ds = _dataset(Rows=128, Columns=128, PixelData=bytes(range(256)) * 128)
+    data = encode_data_set(ds, DEFLATED)
+    receiver = _receiver(Store(tmp_path), DEFLATED)
+    _receive_in_pdus(receiver, data[:-5])  # the end of the deflate stream never came
+    outcome = receiver.complete()
+    assert isinstance(outcome, InstanceRejected)
+    assert outcome.status == STATUS_INVALID_DATA_SET
+    assert outcome.reason.startswith("cannot read data set: data set ended inside the value")
+    assert _files(tmp_path) == []
 
 
 def test_empty_data_set(tmp_path: Path) -> None:
