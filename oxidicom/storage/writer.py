@@ -59,7 +59,8 @@ _COPY_BLOCK = 1024 * 1024
 
 
 class StorageError(Exception):
-    """Writing an instance failed; ``str()`` says why (it is sent to the UI as is)."""
+    """Writing an instance failed; ``str()`` says why (the receiver sends it to the UI as
+    is; :class:`~oxidicom.net.Part10FileSink` makes it the C-STORE-RSP's error comment)."""
 
     def __init__(self, message: str, *, errno: int | None = None) -> None:
         super().__init__(message)
@@ -67,7 +68,8 @@ class StorageError(Exception):
 
 
 class FilesRoot:
-    """The directory where CUBE's storage is mounted: opens :class:`PendingFile` objects.
+    """A directory that instance files are written under (for the receiver, where CUBE's
+    storage is mounted): opens :class:`PendingFile` objects. The directory must exist.
 
     Remembers the directories it has created or found (at most ``directory_cache_size``)
     so that each series folder costs one ``mkdir`` walk, not one per instance, and keeps
