@@ -14,6 +14,7 @@ from oxidicom.dimse.messages import CEchoRQ, CStoreRQ
 from oxidicom.net.handlers import (
     AssociationContext,
     AssociationEnd,
+    AssociationHandler,
     Peer,
     StoreResult,
     StoreSink,
@@ -129,7 +130,7 @@ class StorageSCP:
     def negotiate(self, request: AAssociateRQ, peer: Peer) -> AAssociateAC | AAssociateRJ:
         return negotiate(request, self.policy)
 
-    def open(self, association: AssociationContext) -> _StorageHandler:
+    def open(self, association: AssociationContext) -> AssociationHandler:
         return _StorageHandler(association, self._store, self._on_end)
 
 
