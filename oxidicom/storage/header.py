@@ -262,8 +262,9 @@ class HeaderReader:
                 self._fail(f"the data set inflates past {MAX_INFLATED} bytes before its header")
                 break
             if self._inflated > MAX_INFLATED + TAIL_INFLATE_RATIO * self._compressed:
-                logger.debug("deflated data set inflates more than %d:1: end not checked",
-                             TAIL_INFLATE_RATIO)  # fmt: skip
+                logger.debug(
+                    "deflated data set inflates past %d:1, end unchecked", TAIL_INFLATE_RATIO
+                )
                 self._finish()
                 break
             pending = inflater.unconsumed_tail
@@ -327,7 +328,7 @@ class HeaderReader:
         if self._depth:
             return "data set ended inside a sequence"
         if self._inflater is not None and not self._inflater.eof:
-            return "deflated data set ended before its deflate stream"
+            return "data set ended before the end of its deflate stream"
         return None
 
     # -- walking ---------------------------------------------------------------------------

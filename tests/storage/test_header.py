@@ -717,7 +717,7 @@ def test_a_deflated_data_set_is_walked_to_its_end() -> None:
         # A whole deflate stream of a data set that was cut short before it was deflated.
         (_deflate(_WHOLE[:-10]), "ended inside the value of \\(7FE0,0010\\)"),
         # Whole elements, but the stream has no final block: more was to come.
-        (_deflate(_WHOLE, final=False), "ended before its deflate stream"),
+        (_deflate(_WHOLE, final=False), "ended before the end of its deflate stream"),
     ],
 )
 def test_a_deflated_data_set_cut_short_after_its_header(compressed: bytes, message: str) -> None:
