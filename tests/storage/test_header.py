@@ -728,6 +728,16 @@ def test_a_deflated_data_set_cut_short_after_its_header(compressed: bytes, messa
             reader.end()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, len(_deflate(_WHOLE)) - 1), _CHUNK_SIZES)
+def test_a_deflated_data_set_cut_anywhere_is_never_whole(cut: int, sizes: list[int]) -> None:
+    """Unlike a plain data set cut between two elements, a deflated one cannot pass for
+    whole: its deflate stream has not ended."""
+    reader, _ = _read(DEFLATED, _deflate(_WHOLE)[:cut], sizes)
+    with pytest.raises(HeaderError, match="ended"):
+        reader.end()
+
+
 def test_past_the_allowed_ratio_a_deflated_end_goes_unchecked() -> None:
     """A tail that inflates 1000:1 is not inflated to its end: the CPU it would cost."""
     zeros = 256 * 1024 * 1024
