@@ -6,7 +6,8 @@ series (final LONK messages and the registration, which must be on disk before t
 A-RELEASE-RP goes out). The sender is :class:`~oxidicom.testing.scu.BlockingScu` (the same
 for every receiver, no process start per association); the receivers are the runner's,
 started in turn, rounds alternating, and the figure is the median wall time per association
-and its ratio to DCMTK's default ``storescp``::
+and its ratio to DCMTK's default ``storescp``, with where it goes as the SCU sees it:
+connect and negotiate, the C-STORE, the release (each a median, so they need not add up)::
 
     python -m benchmarks.associations --set small --count 300 --rounds 3
     python -m benchmarks.associations --variant before:PYTHONPATH=/tmp/before
@@ -41,6 +42,9 @@ from oxidicom.testing.scu import BlockingScu
 
 Instance = tuple[str, str, str, bytes]
 """SOP class, SOP instance, transfer syntax, data set."""
+PHASES = ("total", "associate", "store", "release")
+Timing = tuple[float, float, float, float]
+"""Seconds of one association, in the order of PHASES."""
 
 
 def load(set_name: str, count: int, data_root: Path) -> list[Instance]:
@@ -57,8 +61,9 @@ def load(set_name: str, count: int, data_root: Path) -> list[Instance]:
     return instances
 
 
-def push(port: int, instances: list[Instance]) -> list[float]:
-    """One association per instance; the wall time of each (connect to closed)."""
+def push(port: int, instances: list[Instance]) -> list[Timing]:
+    """One association per instance; the wall time of each (connect to closed) and of its
+    phases."""
     times = []
     for sop_class, sop_instance, transfer_syntax, data_set in instances:
         started = time.perf_counter()
@@ -68,12 +73,20 @@ def push(port: int, instances: list[Instance]) -> list[float]:
             contexts=((sop_class, (transfer_syntax,)),),
             called_ae_title=CALLED_AE,
         ) as scu:
+            associated = time.perf_counter()
             status = scu.store(sop_class, sop_instance, data_set).status
+            stored = time.perf_counter()
             scu.release()
         if status != 0x0000:
             raise RuntimeError(f"C-STORE answered 0x{status:04X}")
-        times.append(time.perf_counter() - started)
+        ended = time.perf_counter()
+        times.append((ended - started, associated - started, stored - associated, ended - stored))
     return times
+
+
+def median_ms(times: list[Timing]) -> tuple[float, ...]:
+    """The median of each phase, in milliseconds."""
+    return tuple(statistics.median(column) * 1000 for column in zip(*times, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"benchmarks.associations: {error}", file=sys.stderr)
         return 2
-    medians: dict[str, list[float]] = {receiver.name: [] for receiver in receivers}
+    medians: dict[str, list[tuple[float, ...]]] = {receiver.name: [] for receiver in receivers}
     with tempfile.TemporaryDirectory(prefix="bench-assoc-") as scratch:
         for round_number in range(1, args.rounds + 1):
             for receiver in receivers:
@@ -106,20 +119,35 @@ def main(argv: list[str] | None = None) -> int:
                     running.wait_ready(READY_TIMEOUT)
                     running.wait_idle()
                     times = push(port, instances)
-                median = statistics.median(times) * 1000
+                median = median_ms(times)
                 medians[receiver.name].append(median)
-                print(f"round {round_number} {receiver.name}: {median:.2f} ms per association")
-    baselines = medians.get("dcmtk-default")
-    baseline = statistics.median(baselines) if baselines else None
-    print(f"\n{len(instances)} associations of one {args.set!r} instance each, per round")
-    print("| receiver | ms per association (median of rounds) | rounds | ÷ DCMTK default |")
-    print("|---|---|---|---|")
-    for name, values in medians.items():
-        value = statistics.median(values)
-        rounds = " ".join(f"{v:.2f}" for v in values)
-        ratio = f"{value / baseline:.2f}x" if baseline else "-"  # DCMTK not in this run
-        print(f"| {name} | {value:.2f} | {rounds} | {ratio} |")
+                phases = ", ".join(
+                    f"{p} {v:.2f}" for p, v in zip(PHASES[1:], median[1:], strict=True)
+                )
+                total = f"{median[0]:.2f} ms per association"
+                print(f"round {round_number} {receiver.name}: {total} ({phases})")
+    print_table(args.set, len(instances), medians)
     return 0
+
+
+def print_table(set_name: str, count: int, medians: dict[str, list[tuple[float, ...]]]) -> None:
+    """Markdown: per receiver the median over rounds of each phase's per-round median."""
+
+    def overall(values: list[tuple[float, ...]], phase: int) -> float:
+        return statistics.median(value[phase] for value in values)
+
+    baselines = medians.get("dcmtk-default")
+    baseline = overall(baselines, 0) if baselines else None
+    print(f"\n{count} associations of one {set_name!r} instance each, per round")
+    columns = "ms per association (median of rounds) | rounds | ÷ DCMTK default"
+    print(f"| receiver | {columns} | associate ms | store ms | release ms |")
+    print("|---|---|---|---|---|---|---|")
+    for name, values in medians.items():
+        value = overall(values, 0)
+        rounds = " ".join(f"{v[0]:.2f}" for v in values)
+        ratio = f"{value / baseline:.2f}x" if baseline else "-"  # DCMTK not in this run
+        phases = " | ".join(f"{overall(values, phase):.2f}" for phase in range(1, len(PHASES)))
+        print(f"| {name} | {value:.2f} | {rounds} | {ratio} | {phases} |")
 
 
 if __name__ == "__main__":

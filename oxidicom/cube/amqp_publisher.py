@@ -26,6 +26,8 @@ from oxidicom.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
+_YIELD_TO_RELEASE: Final = 0.001
+"""Seconds a registration that was just written waits before it is published."""
 _UNREACHABLE: Final = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
@@ -169,6 +171,7 @@ class AmqpPublisher:
         refusals = 0
         while True:
             wait = max(0.0, next_recovery - time.monotonic())
+            idle = not self._outbox.ready
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation
                 # that meets an entry becoming ready, and aclose() would wait for ever.
@@ -178,6 +181,11 @@ class AmqpPublisher:
                 await self._outbox.recover()
                 next_recovery = time.monotonic() + self._recover_interval
                 continue
+            if idle:
+                # Just written, most likely for a release that waits for it on disk, and
+                # woken by the same write: let that A-RELEASE-RP go out (a few callbacks
+                # away) before this publish takes the event loop for a fraction of a ms.
+                await asyncio.sleep(_YIELD_TO_RELEASE)
             if await self._publish(channel, entry):
                 refusals = 0
                 continue

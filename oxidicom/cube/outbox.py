@@ -178,6 +178,11 @@ class Outbox:
         """Entries this process holds: being written plus waiting for delivery."""
         return len(self._writing) + len(self._ready)
 
+    @property
+    def ready(self) -> int:
+        """Entries on disk, waiting for delivery (what :meth:`first` offers at once)."""
+        return len(self._ready)
+
     # -- consumer side ---------------------------------------------------------------------
 
     async def first(self) -> OutboxEntry:
