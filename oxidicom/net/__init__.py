@@ -1,5 +1,6 @@
 """asyncio networking on the sans-IO core: :class:`DicomServer` (an SCP you extend with an
-:class:`Application`) and :func:`associate` (an SCU). See ``docs/library.md``."""
+:class:`Application`, or with :class:`StorageSCP` and :class:`Part10FileSink` when only the
+files' places are yours to decide) and :func:`associate` (an SCU). See ``docs/library.md``."""
 
 from oxidicom.net.handlers import (
     Application,
