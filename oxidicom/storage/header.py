@@ -186,9 +186,6 @@ class HeaderReader:
         self._walking = True
         self._error: str | None = None
         self._end_error: str | None = None
-        # The tags still to look for and the last of them (none, once done).
-        self._wanted: dict[int, _Wanted] = _WANTED
-        self._last_wanted = _LAST_WANTED
         self._result: InstanceTags | None = None
         self._values: dict[int, bytes] = {}
         # Nesting: depth 0 is the data set, odd depths are inside an undefined-length
@@ -237,11 +234,7 @@ class HeaderReader:
         if isinstance(data, memoryview) and data.format != "B":
             data = data.cast("B")
         if self._inflater is None:
-            size = len(data)
-            if self._skip >= size:  # inside a skipped value (Pixel Data): nothing to look at
-                self._skip -= size
-                self._position += size
-            else:
+            if not self._skipped(len(data)):
                 self._walk(data)
             return self._done
         inflater = self._inflater
@@ -279,14 +272,11 @@ class HeaderReader:
         Inside a skipped value, the usual case past the header, the whole batch is one
         subtraction rather than a call per fragment.
         """
-        skip = self._skip
-        if skip and self._walking and self._inflater is None:
+        if self._skip and self._walking and self._inflater is None:
             size = 0
             for chunk in chunks:
                 size += chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
-            if skip >= size:
-                self._skip = skip - size
-                self._position += size
+            if self._skipped(size):
                 return self._done
         for chunk in chunks:
             self.feed(chunk)
@@ -318,6 +308,15 @@ class HeaderReader:
         if problem is not None:
             raise HeaderError(problem, tags)
         return tags
+
+    def _skipped(self, size: int) -> bool:
+        """Whether the next ``size`` bytes all lie inside a skipped value (Pixel Data): then
+        they are counted, and there is nothing to look at."""
+        if self._skip < size:
+            return False
+        self._skip -= size
+        self._position += size
+        return True
 
     def _unfinished(self) -> str | None:
         """What the data set was in the middle of, if its bytes stopped here."""
@@ -471,7 +470,7 @@ class HeaderReader:
         tag = group << 16 | element
         self._tag = tag
         depth = self._depth
-        if depth == 0 and tag > self._last_wanted:
+        if depth == 0 and not self._done and tag > _LAST_WANTED:
             self._tags_complete()
         if group == 0xFFFE:
             self._first_element = False
@@ -498,7 +497,7 @@ class HeaderReader:
             self._enter(depth + 1, implicit=vr == b"UN", little_endian=True)
             return size
         rest = avail - size
-        if depth == 0 and tag in self._wanted and vr != b"SQ":
+        if depth == 0 and not self._done and tag in _WANTED and vr != b"SQ":
             if length > MAX_VALUE_LENGTH:
                 self._fail(f"{_WANTED[tag].keyword} is {length} bytes long")
                 return size
@@ -585,8 +584,6 @@ class HeaderReader:
         """The first top-level tag past the last wanted one: the tags are final; the walk
         goes on to the data set's end (see the module's docstring)."""
         self._done = True
-        self._wanted = {}
-        self._last_wanted = _NEVER
 
     def _finish(self) -> None:
         self._done = True
