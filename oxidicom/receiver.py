@@ -203,13 +203,17 @@ class CubeAssociation:
 
     def on_release(self) -> Awaitable[None] | None:
         """The peer asks to release: its series end now, and it has our A-RELEASE-RP only
-        once their registrations are on disk. After that answer the PACS counts the
-        instances delivered; a crash must not lose their registration."""
+        once their registrations are in the outbox's files. After that answer the PACS
+        counts the instances delivered; a crash must not lose their registration. With
+        ``OXIDICOM_FSYNC`` the answer also waits until they are flushed to disk, as each
+        C-STORE-RSP waits for its file; without, the flush follows at once (before the
+        registration is published), and a power cut in between may lose files and
+        registrations alike."""
         settled = self._end(Outcome.RELEASED, "released")
         return None if settled is None else self._settle(settled)
 
     async def _settle(self, settled: Awaitable[None]) -> None:
-        """Wait for the registrations to be on disk, but not for ever: an outbox that
+        """Wait for the registrations to be in the outbox, but not for ever: an outbox that
         cannot write (a full disk) keeps them in memory and retries, and the PACS, which
         has its instances stored, gets its answer rather than an aborted association that
         it would send again in full."""
@@ -390,6 +394,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         root_subject=cube.root_subject,
         progress_interval=cube.progress_interval,
         dev_sleep=cube.dev_sleep,
+        fsync=settings.storage.fsync,
+        # Where instance files are written on the event loop, so are registrations.
+        outbox_on_loop=settings.storage.writer_threads == 0,
     )
     await notifier.start()
     executor = (

@@ -71,9 +71,11 @@ class CubeNotifier:
         root_subject: str = "oxidicom",
         progress_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        fsync: bool = True,
     ) -> None:
         self._lonk = lonk_publisher
         self._outbox = outbox
+        self._fsync = fsync
         self._amqp = amqp
         self._root_subject = root_subject
         self._limiter: ProgressLimiter[_SeriesKey] = ProgressLimiter(progress_interval)
@@ -92,19 +94,25 @@ class CubeNotifier:
         root_subject: str = "oxidicom",
         progress_interval: float = 0.5,
         dev_sleep: float | None = None,
+        fsync: bool = True,
+        outbox_on_loop: bool = False,
     ) -> CubeNotifier:
         """The production wiring: NATS (if an address is given), outbox and RabbitMQ.
 
         The outbox defaults to ``{files_root}/.oxidicom/outbox``: on the same storage as
         the data, so that every replica sharing the storage shares the outbox too.
         """
-        outbox = Outbox(outbox_dir if outbox_dir is not None else Path(files_root, OUTBOX_SUBDIR))
+        outbox = Outbox(
+            outbox_dir if outbox_dir is not None else Path(files_root, OUTBOX_SUBDIR),
+            write_on_loop=outbox_on_loop,
+        )
         return cls(
             lonk_publisher=lonk_publisher(nats_address, dev_sleep=dev_sleep),
             outbox=outbox,
             amqp=AmqpPublisher(amqp_address, queue_name, outbox),
             root_subject=root_subject,
             progress_interval=progress_interval,
+            fsync=fsync,
         )
 
     @property
@@ -163,7 +171,8 @@ class CubeNotifier:
 
     def association_ended(self, event: AssociationEnded) -> Awaitable[None] | None:
         """Final progress and done for each series, then its registration into the outbox;
-        awaiting what it returns waits until those registrations are on disk."""
+        awaiting what it returns waits until those registrations are in their files, and
+        with ``fsync`` (the constructor's) also flushed to disk. None: nothing to wait for."""
         association = self._associations.pop(event.association.association_id, None)
         if association is None:
             return None
@@ -174,7 +183,9 @@ class CubeNotifier:
             self._lonk.publish(series.subject, lonk.DONE)
             if series.first is not None and count > 0:
                 registered |= self._register(series.first, count)
-        return _Flushed(self._outbox) if registered else None
+        if not registered or self._outbox.flushed(synced=self._fsync):
+            return None
+        return _Flushed(self._outbox, synced=self._fsync)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -221,15 +232,16 @@ class CubeNotifier:
 
 
 class _Flushed:
-    """Awaiting it waits for the outbox to be on disk; ignoring it costs nothing (a bare
+    """Awaiting it waits for :meth:`Outbox.flush`; ignoring it costs nothing (a bare
     coroutine would warn that it was never awaited, e.g. after an abort, which nobody
     answers)."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, *, synced: bool) -> None:
         self._outbox = outbox
+        self._synced = synced
 
     def __await__(self) -> Generator[Any, None, None]:
-        return self._outbox.flush().__await__()
+        return self._outbox.flush(synced=self._synced).__await__()
 
 
 def _series_uid(value: str | None) -> str:

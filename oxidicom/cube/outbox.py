@@ -2,8 +2,11 @@
 
 Series registrations are the only record CUBE gets of received data, so none may be lost
 because RabbitMQ is down or oxidicom is killed. Each payload is written to its own file
-(temporary name, ``fsync``, ``rename``, ``fsync`` of the directory) before anyone may publish
-it, and its file is removed only after the broker has confirmed it. Delivery is at least
+(temporary name, ``rename``), then flushed to disk (``fsync`` of the file and of the
+directory) before anyone may publish it, and its file is removed only after the broker has
+confirmed it. :meth:`Outbox.flush` waits for either step: once written, an entry survives
+a crash of the process (the next start, or another replica, delivers it); once flushed, it
+also survives a crash of the machine. Delivery is at least
 once: an entry is sent again after a crash between the broker's confirmation and the
 removal, or when the confirmation is lost (the connection drops after the broker got the
 message, or the confirmation times out).
@@ -27,7 +30,10 @@ creation time in nanoseconds).
 ``flock`` works across hosts on NFS (Linux emulates it with POSIX locks there); within one
 host it also tells apart two outboxes of the same process, which the tests rely on.
 
-Disk work runs in worker threads: the event loop never waits for ``fsync``.
+Disk work runs in worker threads: the event loop never waits for ``fsync``. With
+``write_on_loop`` the entry's file is written (not flushed) in :meth:`Outbox.put` itself:
+a page-cache write and a rename, cheaper than the hops to a thread and back, which a
+release waiting for its registration would pay.
 """
 
 from __future__ import annotations
@@ -89,8 +95,15 @@ class Outbox:
     :meth:`first` / :meth:`remove` by the one consumer that delivers, and :meth:`aclose`.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        owner: str | None = None,
+        write_on_loop: bool = False,
+    ) -> None:
         self.directory = Path(directory)
+        self.write_on_loop = write_on_loop
         self.owner = default_owner_id() if owner is None else owner
         if not self.owner or _UNSAFE.search(self.owner) or self.owner.startswith("."):
             raise ValueError(f"outbox owner id must be a plain file name, got {self.owner!r}")
@@ -100,9 +113,13 @@ class Outbox:
         self._quarantine = self.directory / "quarantine"
         self._lock_fd: int | None = None
         self._writing: deque[OutboxEntry] = deque()
+        """Entries put, not yet in their files."""
+        self._syncing: list[OutboxEntry] = []
+        """Entries in their files, not yet flushed to disk."""
         self._put = 0
-        """Entries put since start; with ``_written``, what :meth:`flush` waits for."""
+        """Entries put since start; with the next two, what :meth:`flush` waits for."""
         self._written = 0
+        self._synced = 0
         self._ready: list[OutboxEntry] = []
         self._last_ns = 0
         self._changed = asyncio.Event()
@@ -135,8 +152,8 @@ class Outbox:
             if not done:
                 flushing.cancel()
                 log.error(
-                    "outbox: %d registration(s) could not be written to disk and are lost",
-                    len(self._writing),
+                    "outbox: %d registration(s) could not be written to disk and may be lost",
+                    len(self._writing) + len(self._syncing),
                 )
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,30 +170,50 @@ class Outbox:
     def put(self, payload: bytes) -> OutboxEntry:
         """Queue ``payload``; it is written to disk in the background, before it is offered.
 
-        Never blocks. Entries are offered by :meth:`first` in the order they were put.
+        Never waits for a flush to disk; with ``write_on_loop`` the entry is in its file
+        when this returns, unless that failed (then the background writer retries). Entries
+        are offered by :meth:`first` in the order they were put.
         """
         if self._closed:
             raise OutboxClosedError("outbox is closed")
         self._last_ns = max(time.time_ns(), self._last_ns + 1)
         entry = OutboxEntry(f"{self._last_ns:020d}-{uuid.uuid4().hex}{ENTRY_SUFFIX}", payload)
-        self._writing.append(entry)
         self._put += 1
         self._changed.set()
+        if self.write_on_loop and self._lock_fd is not None and not self._writing:
+            try:
+                self._write(entry)
+            except OSError:
+                pass  # the writer's retries say why, at most every 30 s
+            else:
+                self._syncing.append(entry)
+                self._written += 1
+                return entry
+        self._writing.append(entry)
         return entry
 
-    async def flush(self) -> None:
-        """Wait until every entry put so far is durable (or the writer has stopped).
+    def flushed(self, *, synced: bool = True) -> bool:
+        """Whether :meth:`flush` would return at once."""
+        return (self._synced if synced else self._written) >= self._put
+
+    async def flush(self, *, synced: bool = True) -> None:
+        """Wait until every entry put so far is flushed to disk, or with ``synced=False``
+        only written to its file (or until the writer has stopped).
 
         Entries put meanwhile are not waited for: under steady load the queue is never
         empty, and a release waiting for its own registrations must not wait for others'.
         """
         target = self._put
-        while self._written < target and self._writer is not None and not self._writer.done():
+        while (
+            (self._synced if synced else self._written) < target
+            and self._writer is not None
+            and not self._writer.done()
+        ):
             await self._wait_change()
 
     def __len__(self) -> int:
         """Entries this process holds: being written plus waiting for delivery."""
-        return len(self._writing) + len(self._ready)
+        return len(self._writing) + len(self._syncing) + len(self._ready)
 
     @property
     def ready(self) -> int:
@@ -239,18 +276,26 @@ class Outbox:
     async def _write_loop(self) -> None:
         delay = _RETRY_MIN
         while True:
-            if not self._writing:
+            if not self._writing and not self._syncing:
                 await self._wait_change()
                 continue
-            batch = list(self._writing)
             try:
-                await asyncio.to_thread(self._write_batch, batch)
+                if self._writing:
+                    batch = list(self._writing)
+                    await asyncio.to_thread(self._write_batch, batch)
+                    for _ in batch:
+                        self._writing.popleft()
+                    self._syncing += batch
+                    self._written += len(batch)
+                    self._changed.set()
+                batch = list(self._syncing)
+                await asyncio.to_thread(self._sync_batch, batch)
             except Exception as e:  # disk full, permissions...: keep them in memory, retry
                 if (held_back := self._write_errors.ready()) is not None:
                     log.warning(
                         "outbox: cannot write %d registration(s) to %s, retrying: %s "
                         "(%d similar messages suppressed)",
-                        len(batch),
+                        len(self._writing) + len(self._syncing),
                         self._mine,
                         e,
                         held_back,
@@ -260,10 +305,10 @@ class Outbox:
                 continue
             delay = _RETRY_MIN
             self._write_errors.reset()
+            del self._syncing[: len(batch)]
             for entry in batch:
-                self._writing.popleft()
                 bisect.insort(self._ready, entry)
-            self._written += len(batch)
+            self._synced += len(batch)
             self._changed.set()
 
     # -- internals: worker threads --------------------------------------------------------
@@ -329,19 +374,31 @@ class Outbox:
 
     def _write_batch(self, batch: list[OutboxEntry]) -> None:
         for entry in batch:
-            final = self._mine / entry.name
-            if final.exists():  # written before a failure later in an earlier batch
-                continue
-            tmp = self._mine / (entry.name + _TMP_SUFFIX)
-            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+            if not (self._mine / entry.name).exists():  # written before an earlier failure
+                self._write(entry)
+
+    def _write(self, entry: OutboxEntry) -> None:
+        tmp = self._mine / (entry.name + _TMP_SUFFIX)
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(entry.payload)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(tmp, self._mine / entry.name)
+
+    def _sync_batch(self, batch: list[OutboxEntry]) -> None:
+        for entry in batch:
             try:
-                view = memoryview(entry.payload)
-                while view:
-                    view = view[os.write(fd, view) :]
+                fd = os.open(self._mine / entry.name, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:  # removed by hand since: it is still in memory
+                self._write(entry)
+                fd = os.open(self._mine / entry.name, os.O_RDONLY | os.O_CLOEXEC)
+            try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.rename(tmp, final)
         _fsync_dir(self._mine)
 
     def _unlink(self, path: Path) -> None:

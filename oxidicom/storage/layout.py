@@ -202,31 +202,33 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
     Raises :class:`MissingTagError` for an absent required tag (present but empty counts as
     present, as in the Rust program) and :class:`BadStudyDateError`.
     """
-    for keyword in REQUIRED_TAGS:
-        if getattr(tags, keyword) is None:
-            raise MissingTagError(keyword)
-    # The loop above proved these are not None; mypy cannot see it.
-    assert tags.StudyDate is not None
-    assert tags.PatientID is not None
-    assert tags.SeriesInstanceUID is not None
-    assert tags.SOPInstanceUID is not None
-    study_date = parse_study_date(tags.StudyDate)
+    study_date_text, patient_id = tags.StudyDate, tags.PatientID
+    series_uid, sop_instance_uid = tags.SeriesInstanceUID, tags.SOPInstanceUID
+    if (
+        tags.StudyInstanceUID is None
+        or series_uid is None
+        or sop_instance_uid is None
+        or patient_id is None
+        or study_date_text is None
+    ):
+        raise MissingTagError(next(k for k in REQUIRED_TAGS if getattr(tags, k) is None))
+    study_date = parse_study_date(study_date_text)
     folder = series_folder(
         calling_aet,
-        tags.PatientID,
+        patient_id,
         tags.PatientName,
         tags.PatientBirthDate,
         tags.StudyDescription,
         tags.AccessionNumber,
-        tags.StudyDate,
+        study_date_text,
         tags.SeriesNumber,
         tags.SeriesDescription,
-        tags.SeriesInstanceUID,
+        series_uid,
     )
     file_stem = "-".join(
         (
             pad_number(_or_raw_keyword(tags.InstanceNumber, "InstanceNumber"), 4),
-            sanitize(tags.SOPInstanceUID),
+            sanitize(sop_instance_uid),
         )
     )
     return InstancePath(

@@ -120,7 +120,7 @@ class FilesRoot:
                     with self._lock:
                         spare = self._spares.pop(where, None)
                     if spare is not None:
-                        return PendingFile(self, spare, None)
+                        return PendingFile(self, spare, None, where)
                 try:
                     fd = _unnamed_file(where)
                 except FileNotFoundError:
@@ -139,7 +139,7 @@ class FilesRoot:
                 logger.info("%s does not support O_TMPFILE: using named temporary files", self.path)
                 self._use_tmpfile = False
             else:
-                return PendingFile(self, fd, None)
+                return PendingFile(self, fd, None, where)
         tmp_dir = os.path.join(self.path, _TMP_DIR)
         try:
             self.ensure_directory(tmp_dir)
@@ -285,10 +285,14 @@ class PendingFile:
     """One file being written: :meth:`write` any number of times, then :meth:`commit` or
     :meth:`discard`. After a :class:`StorageError` the file is already discarded."""
 
-    def __init__(self, root: FilesRoot, fd: int, temp_path: str | None) -> None:
+    def __init__(
+        self, root: FilesRoot, fd: int, temp_path: str | None, directory: str | None = None
+    ) -> None:
         self._root = root
         self._fd = fd
         self._temp_path = temp_path
+        self._directory = directory
+        """The directory the file was created in, made or found by the root just before."""
         self._size = 0
 
     @property
@@ -323,7 +327,8 @@ class PendingFile:
             raise
         directory = os.path.dirname(target)
         try:
-            self._root.ensure_directory(directory)
+            if directory != self._directory:  # (if it went since, _place makes it again)
+                self._root.ensure_directory(directory)
             if self._root.fsync:
                 os.fsync(self._fd)
             try:
@@ -460,10 +465,12 @@ def _copy(source: int, destination: int, size: int) -> None:
 
 
 def _resolve(root: str, relative_path: str) -> str:
-    parts = relative_path.split("/")
-    if os.path.isabs(relative_path) or "" in parts or "." in parts or ".." in parts:
+    # Each component between slashes: an empty one, "." or ".." (a leading "/" is an
+    # empty first component) makes the path not plain.
+    padded = f"/{relative_path}/"
+    if "//" in padded or "/./" in padded or "/../" in padded:
         raise ValueError(f"not a plain relative path: {relative_path!r}")
-    return os.path.join(root, relative_path)
+    return f"{root}{padded[:-1]}" if root != "/" else padded[:-1]
 
 
 def _temporary_name() -> str:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
 import json
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ from oxidicom.cube import lonk
 from oxidicom.cube.amqp_publisher import AmqpPublisher
 from oxidicom.cube.nats_publisher import NatsPublisher, NullPublisher
 from oxidicom.cube.notifier import CubeNotifier
-from oxidicom.cube.outbox import Outbox
+from oxidicom.cube.outbox import Outbox, OutboxEntry
 from oxidicom.storage.events import (
     AssociationEnded,
     AssociationInfo,
@@ -366,4 +368,50 @@ async def test_events_of_an_unknown_association_are_still_counted(tmp_path: Path
     notifier.association_ended(ended(info))  # a second end is ignored
     await outbox.flush()
     assert len(outbox) == 1
+    await notifier.aclose(timeout=1)
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+async def test_the_end_of_an_association_waits_for_the_flush_only_with_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    outbox = Outbox(tmp_path)
+    notifier = CubeNotifier(lonk_publisher=NullPublisher(), outbox=outbox, amqp=None, fsync=fsync)
+    await notifier.start()
+    disk_flushed = threading.Event()  # a flush that hangs until the test lets it go
+    real_sync = outbox._sync_batch
+
+    def hanging_sync(batch: list[OutboxEntry]) -> None:
+        disk_flushed.wait(10)
+        real_sync(batch)
+
+    monkeypatch.setattr(outbox, "_sync_batch", hanging_sync)
+    info = association("FSYNC")
+    notifier.association_started(info)
+    notifier.instance_stored(stored(info, "1.2.3", 1))
+    settled = notifier.association_ended(ended(info))
+    assert settled is not None
+    waiting = asyncio.ensure_future(settled)
+    await asyncio.sleep(0.1)
+    try:
+        assert waiting.done() is not fsync
+        assert len(list(tmp_path.rglob("*.json"))) == 1  # in its file either way
+    finally:
+        disk_flushed.set()
+    await asyncio.wait_for(waiting, 5)
+    await notifier.aclose(timeout=1)
+
+
+async def test_with_the_outbox_on_the_loop_a_release_has_nothing_to_wait_for(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path, write_on_loop=True)
+    notifier = CubeNotifier(lonk_publisher=NullPublisher(), outbox=outbox, amqp=None, fsync=False)
+    await notifier.start()
+    info = association("ONLOOP")
+    notifier.association_started(info)
+    notifier.instance_stored(stored(info, "1.2.3", 1))
+    assert notifier.association_ended(ended(info)) is None
+    [file] = tmp_path.rglob("*.json")  # in its file already
+    assert json.loads(json.loads(file.read_bytes())["body"])[1]["ndicom"] == 1
     await notifier.aclose(timeout=1)
