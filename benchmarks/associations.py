@@ -2,7 +2,7 @@
 
 Some PACS open an association per instance. Then what counts is not the instance path but
 everything around it: TCP connect, negotiation, the release, and for oxidicom the end of the
-series (final LONK messages and the registration, which must be on disk before the
+series (final LONK messages and the registration, which must be in the outbox before the
 A-RELEASE-RP goes out). The sender is :class:`~oxidicom.testing.scu.BlockingScu` (the same
 for every receiver, no process start per association); the receivers are the runner's,
 started in turn, rounds alternating, and the figure is the median wall time per association

@@ -182,9 +182,10 @@ class AmqpPublisher:
                 next_recovery = time.monotonic() + self._recover_interval
                 continue
             if idle:
-                # Just written, most likely for a release that waits for it on disk, and
-                # woken by the same write: let that A-RELEASE-RP go out (a few callbacks
-                # away) before this publish takes the event loop for a fraction of a ms.
+                # Just flushed, perhaps for a release that waits for that (OXIDICOM_FSYNC)
+                # and is woken by the same flush: let its A-RELEASE-RP go out (a few
+                # callbacks away) before this publish takes the event loop for a fraction
+                # of a ms.
                 await asyncio.sleep(_YIELD_TO_RELEASE)
             if await self._publish(channel, entry):
                 refusals = 0
