@@ -440,7 +440,8 @@ class StorageSettings:
     writer_threads: Annotated[int, _IntRange(0, 256)] = attrs.field(
         metadata=_env(
             "OXIDICOM_WRITER_THREADS",
-            "threads for blocking file work; `0` = write on the event loop",
+            "threads for blocking file work; `0` = write instance files and outbox entries "
+            "on the event loop (the outbox flushes its entries to disk in a thread of its own)",
             "0",
         )
     )
