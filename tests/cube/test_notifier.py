@@ -4,7 +4,6 @@ import asyncio
 import datetime
 import itertools
 import json
-import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from oxidicom.cube import lonk
 from oxidicom.cube.amqp_publisher import AmqpPublisher
 from oxidicom.cube.nats_publisher import NatsPublisher, NullPublisher
 from oxidicom.cube.notifier import CubeNotifier
-from oxidicom.cube.outbox import Outbox, OutboxEntry
+from oxidicom.cube.outbox import Outbox
 from oxidicom.storage.events import (
     AssociationEnded,
     AssociationInfo,
@@ -28,6 +27,7 @@ from oxidicom.storage.events import (
     InstanceTags,
     StorageObserver,
 )
+from tests.cube.hanging_flush import HangingFlush
 from tests.peers.amqp_nats_proxy import BrokerProxy
 from tests.peers.celery_worker import CeleryWorker, RegisteredTask
 from tests.peers.nats_lonk_subscriber import LonkRecorder, assert_lonk_series
@@ -378,26 +378,23 @@ async def test_the_end_of_an_association_waits_for_the_flush_only_with_fsync(
     outbox = Outbox(tmp_path)
     notifier = CubeNotifier(lonk_publisher=NullPublisher(), outbox=outbox, amqp=None, fsync=fsync)
     await notifier.start()
-    disk_flushed = threading.Event()  # a flush that hangs until the test lets it go
-    real_sync = outbox._sync_batch
-
-    def hanging_sync(batch: list[OutboxEntry]) -> None:
-        disk_flushed.wait(10)
-        real_sync(batch)
-
-    monkeypatch.setattr(outbox, "_sync_batch", hanging_sync)
+    hang = HangingFlush(outbox, monkeypatch)
     info = association("FSYNC")
     notifier.association_started(info)
     notifier.instance_stored(stored(info, "1.2.3", 1))
     settled = notifier.association_ended(ended(info))
     assert settled is not None
     waiting = asyncio.ensure_future(settled)
-    await asyncio.sleep(0.1)
     try:
-        assert waiting.done() is not fsync
-        assert len(list(tmp_path.rglob("*.json"))) == 1  # in its file either way
+        await hang.reached()  # in its file, and its flush hangs
+        assert len(list(tmp_path.rglob("*.json"))) == 1
+        if fsync:
+            await asyncio.sleep(0)  # the waiter runs, and waits
+            assert not waiting.done()
+        else:
+            await asyncio.wait_for(waiting, 5)
     finally:
-        disk_flushed.set()
+        hang.release()
     await asyncio.wait_for(waiting, 5)
     await notifier.aclose(timeout=1)
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from oxidicom.cube.outbox import Outbox, OutboxClosedError, OutboxEntry
+from tests.cube.hanging_flush import HangingFlush
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,28 +90,20 @@ async def test_an_entry_is_on_disk_before_it_is_offered(outbox: Outbox) -> None:
 async def test_an_entry_is_in_its_file_before_its_flush_and_offered_after_it(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A disk whose flush hangs until the test lets it go (a fault no real disk does on
-    # demand): the entry is in its file, which a restart would find, but not offered.
-    disk_flushed = threading.Event()
-    real_sync = outbox._sync_batch
-
-    def hanging_sync(batch: list[OutboxEntry]) -> None:
-        disk_flushed.wait(10)
-        real_sync(batch)
-
-    monkeypatch.setattr(outbox, "_sync_batch", hanging_sync)
+    # The entry is in its file, which a restart would find, but not offered before the
+    # flush to disk.
+    hang = HangingFlush(outbox, monkeypatch)
     put = outbox.put(b"payload")
     await asyncio.wait_for(outbox.flush(synced=False), 5)
     [file] = entry_files(outbox.directory)
     assert (file.name, file.read_bytes()) == (put.name, b"payload")
-    synced = asyncio.create_task(outbox.flush())
-    offered = asyncio.create_task(outbox.first())
-    await asyncio.sleep(0.05)
-    assert (synced.done(), offered.done()) == (False, False)
+    await hang.reached()
+    assert not outbox.flushed()
     assert (outbox.ready, len(outbox)) == (0, 1)
+    offered = asyncio.create_task(outbox.first())
 
-    disk_flushed.set()
-    await asyncio.wait_for(synced, 5)
+    hang.release()
+    await asyncio.wait_for(outbox.flush(), 5)
     assert await asyncio.wait_for(offered, 5) == put
     assert outbox.ready == 1
 
