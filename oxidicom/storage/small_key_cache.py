@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar
 
 __all__ = ["small_key_cache"]
 
@@ -20,18 +20,19 @@ T = TypeVar("T")
 
 
 def small_key_cache(maxsize: int, max_chars: int) -> Callable[[Callable[P, T]], Callable[P, T]]:
-    """``functools.lru_cache(maxsize)`` for calls whose arguments (``str`` or ``None``,
-    positional only) have at most ``max_chars`` characters in all; other calls, and
-    exceptions, are not cached."""
+    """``functools.lru_cache(maxsize)`` for calls whose ``str`` arguments have at most
+    ``max_chars`` characters in all (positional arguments only; exceptions are not cached)."""
 
     def decorate(function: Callable[P, T]) -> Callable[P, T]:
         cached = functools.lru_cache(maxsize=maxsize)(function)
 
         @functools.wraps(function)
         def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            # One C-level pass over the arguments: it runs for every instance.
-            texts = cast("tuple[str | None, ...]", args)
-            if kwargs or sum(map(len, filter(None, texts))) > max_chars:
+            size = 0
+            for argument in args:
+                if type(argument) is str:
+                    size += len(argument)
+            if kwargs or size > max_chars:
                 return function(*args, **kwargs)
             return cached(*args)
 
