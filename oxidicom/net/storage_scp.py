@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Awaitable, Callable, Sequence
 
+from oxidicom.dimse import status as dimse_status
 from oxidicom.dimse.messages import CEchoRQ, CStoreRQ
 from oxidicom.net.handlers import (
     AssociationContext,
@@ -26,8 +27,6 @@ from oxidicom.ul.negotiation import AcceptorPolicy, negotiate
 from oxidicom.ul.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 __all__ = ["EndCallback", "Part10FileSink", "StorageSCP", "StoreCallback"]
-
-_OUT_OF_RESOURCES = 0xA700
 
 StoreCallback = Callable[[AssociationContext, CStoreRQ, AcceptedContext], StoreSink | StoreResult]
 """Called for each C-STORE-RQ: a sink for its data set, or a result that refuses it."""
@@ -83,13 +82,12 @@ class Part10FileSink:
 
     def finish(self) -> StoreResult:
         if self._file is None:
-            return StoreResult(_OUT_OF_RESOURCES, self._error)
+            return StoreResult(dimse_status.OUT_OF_RESOURCES, self._error)
         file, self._file = self._file, None
         try:
-            file.commit(self._relative_path)
+            file.commit(self._relative_path)  # on failure, it discards the file itself
         except (StorageError, ValueError) as error:
-            file.discard()
-            return StoreResult(_OUT_OF_RESOURCES, str(error))
+            return StoreResult(dimse_status.OUT_OF_RESOURCES, str(error))
         return StoreResult()
 
     def abort(self) -> None:
@@ -145,7 +143,7 @@ class _StorageHandler:
         self._on_end = on_end
 
     def on_echo(self, request: CEchoRQ) -> int:
-        return 0x0000
+        return dimse_status.SUCCESS
 
     def on_store(self, request: CStoreRQ, context: AcceptedContext) -> StoreSink | StoreResult:
         return self._store(self._association, request, context)
