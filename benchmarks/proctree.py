@@ -60,6 +60,13 @@ class TreeSample:
     def peak_rss_sum_bytes(self) -> int:
         return sum(p.peak_rss_bytes for p in self.processes)
 
+    def busiest_share_since(self, earlier: TreeSample) -> float:
+        """The largest share of the CPU spent since ``earlier`` that went to one process."""
+        before = {p.pid: p.cpu_seconds for p in earlier.processes}
+        spent = [p.cpu_seconds - before.get(p.pid, 0.0) for p in self.processes]
+        total = sum(spent)
+        return max(spent) / total if total > 0 else 1.0
+
 
 @attrs.frozen
 class _Stat:

@@ -54,6 +54,10 @@ class RunRecord:
     received_files: int
     received_bytes: int
     sample_check: str
+    busiest_process_share: float = 1.0
+    """The largest share of the push's receiver CPU spent by one process: 1.0 with one
+    process; with two workers, 0.5 is a perfect split of the work. Children reaped during
+    the push (storescp ``--fork``) count toward their parent."""
 
     @property
     def instances_per_second(self) -> float:

@@ -27,6 +27,7 @@ import aio_pika
 import attrs
 import cattrs
 
+from benchmarks.cpuquota import CpuQuota, QuotaUnavailableError
 from benchmarks.datasets import DATA_ROOT, SETS, Manifest, parse_set_names, read_manifest
 from benchmarks.floor import Floor, measure_floor
 from benchmarks.fsprobe import (
@@ -37,6 +38,7 @@ from benchmarks.fsprobe import (
 )
 from benchmarks.loopback import free_port
 from benchmarks.machine import Machine, describe
+from benchmarks.proctree import tree_pids
 from benchmarks.receivers import (
     DCMTK_BITPRESERVING,
     DCMTK_DEFAULT,
@@ -49,6 +51,7 @@ from benchmarks.receivers import (
     oxidicom_receiver,
     project_python,
 )
+from benchmarks.replay import ReplaySender
 from benchmarks.report import MIB, RunRecord, Summary, metrics_table, rate, ratio_table, summarize
 from benchmarks.senders import (
     DEFAULT_OXIDICOM_SCU,
@@ -66,7 +69,7 @@ OUT_ROOT = Path(__file__).resolve().parent / "out"
 RECEIVER_NAMES = ("dcmtk-bitpreserving", "dcmtk-default", "pynetdicom", "oxidicom")
 """The default --receivers."""
 OTHER_RECEIVER_NAMES = ("dcmtk-fork",)
-SENDER_NAMES = ("storescu", "parallel-storescu", "oxidicom-scu")
+SENDER_NAMES = ("storescu", "parallel-storescu", "oxidicom-scu", "replay")
 AMQP_ADDRESS = "amqp://guest:guest@127.0.0.1:5672"
 READY_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 30.0
@@ -115,6 +118,8 @@ def _sender(name: str, oxidicom_scu_cmd: str) -> Sender:
         return StoreScu()
     if name == "parallel-storescu":
         return ParallelStoreScu()
+    if name == "replay":
+        return ReplaySender()
     return TemplateSender("oxidicom-scu", oxidicom_scu_cmd)
 
 
@@ -254,6 +259,8 @@ def run_once(
         with RunningReceiver(receiver, port, target, args.max_pdu, log_dir / "receiver.log") as rx:
             rx.wait_ready(READY_TIMEOUT)
             baseline = rx.wait_idle()
+            if args.quota is not None:
+                args.quota.confine(tree_pids(rx.pid))
             system_before = read_system_cpu()
             push = run_push(
                 sender,
@@ -317,14 +324,23 @@ def run_once(
             received_files=files[0],
             received_bytes=files[1],
             sample_check=sample,
+            busiest_process_share=final.busiest_share_since(baseline),
         )
     except ReceiverFailedError as error:
         return _failed(base, str(error))
     finally:
+        if args.quota is not None:
+            args.quota.close()
         # Received files stay until the end of the invocation (see fsprobe: deleting them
         # now would make the next receiver's file creation slower). Flushing them now keeps
         # their writeback out of the next receiver's measurement.
         os.sync()
+
+
+def _busiest(record: RunRecord) -> str:
+    if record.receiver_processes < 2:
+        return ""
+    return f" (busiest {record.busiest_process_share:.0%})"
 
 
 def _progress(record: RunRecord) -> str:
@@ -336,7 +352,8 @@ def _progress(record: RunRecord) -> str:
         f"{record.wall_seconds:7.2f} s {rate(record.instances_per_second):>8} inst/s "
         f"{record.mb_per_second:7,.1f} MB/s  rx CPU {record.receiver_cpu_seconds:6.2f} s "
         f"({record.cpu_seconds_per_gb:5.2f}/GB)  RSS {record.peak_rss_max_bytes / MIB:7.1f} MiB "
-        f"x{record.receiver_processes}  tx CPU {record.sender_cpu_seconds:5.2f} s  "
+        f"x{record.receiver_processes}{_busiest(record)}  "
+        f"tx CPU {record.sender_cpu_seconds:5.2f} s  "
         f"other {record.other_cpu_seconds:5.2f} s  steal {record.steal_seconds:4.2f} s  "
         f"create {record.create_probe_us:4.0f} µs  "
         f"{record.sample_check}"
@@ -399,8 +416,8 @@ def _parser() -> argparse.ArgumentParser:
         "--associations",
         type=int,
         default=None,
-        help="parallel associations (oxidicom-scu) or storescu processes (parallel-storescu; "
-        "default: usable CPUs); storescu always uses one",
+        help="parallel associations (oxidicom-scu, replay) or storescu processes "
+        "(parallel-storescu; default: usable CPUs); storescu always uses one",
     )
     parser.add_argument(
         "--oxidicom-cmd", help="receiver command template (default: {python} -P -m oxidicom)"
@@ -414,6 +431,13 @@ def _parser() -> argparse.ArgumentParser:
         help="another oxidicom receiver with these settings, named NAME in --receivers "
         "(e.g. oxidicom-2w:OXIDICOM_WORKERS=2), or with another checkout's code "
         "(e.g. before:PYTHONPATH=/tmp/before); repeatable",
+    )
+    parser.add_argument(
+        "--cpu-quota",
+        type=float,
+        metavar="CPUS",
+        help="cap each receiver process at CPUS of a CPU, in a cgroup of its own, from just "
+        "before the push (emulates one slow core per worker; see cpuquota.py)",
     )
     parser.add_argument("--tmpfs", action="store_true", help="receivers write to /dev/shm")
     parser.add_argument(
@@ -462,7 +486,7 @@ def _validate(args: argparse.Namespace) -> tuple[list[Manifest], list[str]]:
     if not 4096 <= args.max_pdu <= 131072:
         raise UsageError("--max-pdu must be within 4096..131072 (DCMTK's limits)")
     if args.associations is None:
-        parallel = args.sender == "parallel-storescu"
+        parallel = args.sender in {"parallel-storescu", "replay"}
         args.associations = len(os.sched_getaffinity(0)) if parallel else 1
     if args.associations < 1:
         raise UsageError("--associations must be at least 1")
@@ -492,6 +516,11 @@ def _print_header(args: argparse.Namespace, argv: list[str], machine: Machine) -
         f"max PDU {args.max_pdu}, rounds {args.rounds}, TCP_NODELAY=1\n"
         "- input files are read from the page cache (warmed below), which is never dropped"
     )
+    if args.quota is not None:
+        print(
+            f"- each receiver process capped at {args.quota.cpus} CPU in a cgroup of its own "
+            "from just before the push (--cpu-quota, see cpuquota.py)"
+        )
 
 
 def _available(
@@ -512,6 +541,12 @@ def _available(
 
 def _main(args: argparse.Namespace, argv: list[str]) -> int:
     manifests, receiver_names = _validate(args)
+    args.quota = None
+    if args.cpu_quota is not None:
+        try:
+            args.quota = CpuQuota(args.cpu_quota)
+        except QuotaUnavailableError as error:
+            raise UsageError(str(error)) from error
     sender = _sender(args.sender, args.oxidicom_scu_cmd)
     if isinstance(sender, TemplateSender):
         _check_template_sender(sender)

@@ -15,6 +15,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -321,7 +322,12 @@ class ThreadedInstanceSink:
 # --- running it -------------------------------------------------------------------------
 
 
-def server_config(settings: Settings, ssl_context: ssl.SSLContext | None) -> ServerConfig:
+def server_config(
+    settings: Settings,
+    ssl_context: ssl.SSLContext | None,
+    listening_socket: socket.socket | None = None,
+) -> ServerConfig:
+    """``listening_socket``: the one the worker processes share (``OXIDICOM_WORKERS``)."""
     listener, scp = settings.listener, settings.scp
     return ServerConfig(
         host=listener.address,
@@ -337,7 +343,7 @@ def server_config(settings: Settings, ssl_context: ssl.SSLContext | None) -> Ser
         ssl=ssl_context,
         # The TLS handshake comes before the A-ASSOCIATE-RQ: the same bound applies.
         ssl_handshake_timeout=scp.artim_timeout,
-        reuse_port=listener.workers > 1,
+        listening_socket=listening_socket,
     )
 
 
@@ -381,8 +387,17 @@ def check_outbox_dir(settings: Settings) -> str | None:
     return None
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or cancellation), then shut down gracefully."""
+async def serve(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    listening_socket: socket.socket | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or cancellation), then shut down gracefully.
+
+    ``listening_socket``: serve connections from this shared socket (a worker process of
+    :mod:`oxidicom.workers`) instead of listening on the settings' address.
+    """
     provider = configure_tracing(settings)
     cube = settings.cube
     notifier = CubeNotifier.create(
@@ -408,7 +423,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     if stale := store.files.remove_stale_temporary_files(_STALE_TEMPORARY_FILE_AGE):
         log.info("removed %d temporary file(s) left by an earlier crash", stale)
     app = CubeApplication(settings, store, notifier, executor)
-    server = DicomServer(app, server_config(settings, tls_context(settings)))
+    server = DicomServer(app, server_config(settings, tls_context(settings), listening_socket))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -602,7 +602,12 @@ class ListenerSettings:
         )
     )
     workers: Annotated[int, _IntRange(1, 256)] = attrs.field(
-        metadata=_env("OXIDICOM_WORKERS", "processes sharing the TCP port (with SO_REUSEPORT)", "1")
+        metadata=_env(
+            "OXIDICOM_WORKERS",
+            "processes sharing the TCP port (one listening socket; the least busy takes each "
+            "connection)",
+            "1",
+        )
     )
     event_loop: Annotated[str, _Choice(_EVENT_LOOPS)] = attrs.field(
         metadata=_env(

@@ -1,9 +1,12 @@
 """Several receiver processes sharing one port (``OXIDICOM_WORKERS``), for multi-core hosts.
 
-Each worker is a full pipeline (its own event loop, storage, NATS and AMQP connections and
-outbox owner) bound to the port with SO_REUSEPORT, so the kernel spreads connections over
-them. The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that died
-unexpectedly (at most once per second), and exits when all have stopped.
+The parent binds the listening socket and forks the workers, which inherit it. Each worker
+is a full pipeline (its own event loop, storage, NATS and AMQP connections and outbox
+owner) taking connections from that one socket, the least busy worker first (see
+:mod:`oxidicom.net.shared_listener`; SO_REUSEPORT's hash would put two concurrent pushes on
+one worker half of the time). The parent only supervises: it forwards SIGTERM/SIGINT,
+restarts a worker that died unexpectedly (at most once per second; the socket stays open
+meanwhile, so queued connections wait for the others), and exits when all have stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,12 +26,14 @@ log = logging.getLogger("oxidicom.workers")
 
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 
+_BACKLOG = 1024
 
-def _run_worker(settings: Settings, run: Runner) -> int:
+
+def _run_worker(settings: Settings, run: Runner, sock: socket.socket) -> int:
     from oxidicom.receiver import serve  # noqa: PLC0415 - receiver imports this module
 
     try:
-        run(serve(settings))
+        run(serve(settings, listening_socket=sock))
     except OSError as error:
         log.error("worker %d cannot serve: %s", os.getpid(), error)  # noqa: TRY400
         return 1
@@ -37,12 +43,19 @@ def _run_worker(settings: Settings, run: Runner) -> int:
     return 0
 
 
-def _spawn(settings: Settings, run: Runner) -> int:
+def listen(settings: Settings) -> socket.socket:
+    """The socket all workers accept from, bound to ``OXIDICOM_LISTENER_ADDRESS``/``PORT``."""
+    listener = settings.listener
+    family = socket.AF_INET6 if ":" in listener.address else socket.AF_INET
+    return socket.create_server((listener.address, listener.port), family=family, backlog=_BACKLOG)
+
+
+def _spawn(settings: Settings, run: Runner, sock: socket.socket) -> int:
     pid = os.fork()
     if pid == 0:  # the worker
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        code = _run_worker(settings, run)
+        code = _run_worker(settings, run, sock)
         logging.shutdown()
         os._exit(code)
     return pid
@@ -51,12 +64,25 @@ def _spawn(settings: Settings, run: Runner) -> int:
 def run_workers(settings: Settings, run: Runner) -> int:
     """Start ``OXIDICOM_WORKERS`` receivers, each running :func:`serve` with ``run``
     (``asyncio.run`` or ``uvloop.run``); return the exit code once all have stopped."""
+    try:
+        sock = listen(settings)
+    except OSError as error:  # e.g. the port is taken
+        log.error("cannot serve: %s", error)  # noqa: TRY400 - one line, not a traceback
+        return 1
+    with sock:
+        return _supervise(settings, run, sock)
+
+
+def _supervise(settings: Settings, run: Runner, sock: socket.socket) -> int:
     count = settings.listener.workers
     stopping = False
 
     def stop(signum: int, _: object) -> None:
         nonlocal stopping
         stopping = True
+        # Once the workers have closed their descriptors too, new connections are refused
+        # instead of queueing for nobody.
+        sock.close()
         for pid in list(workers):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -65,7 +91,7 @@ def run_workers(settings: Settings, run: Runner) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for _ in range(count):
-        workers[_spawn(settings, run)] = time.monotonic()
+        workers[_spawn(settings, run, sock)] = time.monotonic()
     log.info("started %d worker processes: %s", count, sorted(workers))
     exit_code = 0
     while workers:
@@ -83,5 +109,5 @@ def run_workers(settings: Settings, run: Runner) -> int:
         log.error("worker %d exited with %d; restarting it", pid, code)
         if started is not None and time.monotonic() - started < 1.0:
             time.sleep(1.0)
-        workers[_spawn(settings, run)] = time.monotonic()
+        workers[_spawn(settings, run, sock)] = time.monotonic()
     return exit_code

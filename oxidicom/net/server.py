@@ -9,6 +9,10 @@ A-ASSOCIATE-RQ is complete a connection holds a file descriptor and up to 1 MiB 
 for up to the ARTIM time, so silent or slow connections must not be free to multiply.
 ``close(grace)`` stops accepting, lets associations in flight finish for ``grace`` seconds,
 then aborts the rest and waits until every handler has been told.
+
+Several processes can serve one port: with ``listening_socket`` (one socket inherited by
+all of them, least busy first: see :mod:`oxidicom.net.shared_listener`) or with
+``reuse_port`` (a socket each, spread by the kernel's hash).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +30,7 @@ import attrs
 from oxidicom.log_throttle import LogThrottle
 from oxidicom.net.acceptor import AcceptorProtocol
 from oxidicom.net.handlers import Application, AssociationContext, Outcome, Peer
+from oxidicom.net.shared_listener import SharedListener
 from oxidicom.net.slots import SlotPool
 from oxidicom.ul.constants import (
     REASON_PRESENTATION_LOCAL_LIMIT,
@@ -62,8 +68,13 @@ class ServerConfig:
     ssl: ssl.SSLContext | None = None
     ssl_handshake_timeout: float = 30.0
     reuse_port: bool = False
-    """SO_REUSEPORT, so several processes can share the port (``OXIDICOM_WORKERS``)."""
+    """SO_REUSEPORT: several processes, each with its own socket on the port."""
     backlog: int = 1024
+    listening_socket: socket.socket | None = None
+    """A socket already bound and listening, shared with other processes that serve it too
+    (``OXIDICOM_WORKERS``): connections go to the least busy. ``host``, ``port``,
+    ``reuse_port`` and ``backlog`` are then unused. :meth:`close` closes this process's
+    descriptor; the socket listens on while another process holds one."""
 
 
 class DicomServer:
@@ -72,6 +83,11 @@ class DicomServer:
         self.config = config or ServerConfig()
         self.slots = SlotPool(self.config.max_associations, self.config.slot_wait_queue)
         self._server: asyncio.Server | None = None
+        self._listener: SharedListener | None = None
+        self._handshakes = 0
+        """Connections accepted from the shared socket and not yet made (TLS handshake)."""
+        self._adopting: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
         self._connections: set[AcceptorProtocol] = set()
         self._per_peer: collections.Counter[str] = collections.Counter()
         """Associations admitted, by peer address."""
@@ -83,6 +99,14 @@ class DicomServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
+        if config.listening_socket is not None:
+            self._listener = SharedListener(
+                config.listening_socket,
+                self._adopt,
+                lambda: len(self._connections) + self._handshakes,
+            )
+            self._listener.start()
+            return
         self._server = await loop.create_server(
             lambda: AcceptorProtocol(self),
             host=config.host,
@@ -93,8 +117,37 @@ class DicomServer:
             backlog=config.backlog,
         )
 
+    def _adopt(self, conn: socket.socket) -> None:
+        """A connection won from the shared socket: make it a connection like any other."""
+        self._handshakes += 1
+        task = asyncio.get_running_loop().create_task(self._connect(conn))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        config = self.config
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: AcceptorProtocol(self),
+                conn,
+                ssl=config.ssl,
+                ssl_handshake_timeout=config.ssl_handshake_timeout if config.ssl else None,
+            )
+        except OSError as error:  # a failed TLS handshake, or the peer left
+            log.debug("connection not made: %s", error)
+            conn.close()
+        except asyncio.CancelledError:  # closing before the handshake was done
+            conn.close()
+            raise
+        finally:
+            self._handshakes -= 1
+
     @property
     def sockets(self) -> Iterable[tuple[str, int]]:
+        if self._listener is not None:
+            if self._listener.sock.fileno() < 0:
+                return ()
+            return [self._listener.sock.getsockname()[:2]]
         if self._server is None:
             return ()
         return [sock.getsockname()[:2] for sock in self._server.sockets]
@@ -112,8 +165,11 @@ class DicomServer:
         return len(self._connections)
 
     async def serve_forever(self) -> None:
-        if self._server is None:
+        if self._server is None and self._listener is None:
             await self.start()
+        if self._listener is not None:
+            await self._stopped.wait()
+            return
         assert self._server is not None
         await self._server.serve_forever()
 
@@ -122,6 +178,12 @@ class DicomServer:
         :meth:`cut_grace`); abort the rest."""
         if self._server is not None:
             self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener.sock.close()
+            for task in self._adopting:
+                task.cancel()
+            self._stopped.set()
         if self._connections:
             log.info(
                 "waiting up to %gs for %d association(s) to finish", grace, len(self._connections)
