@@ -24,7 +24,6 @@ from tests.reliability.support import (
     Instance,
     data_set_of,
     make_series,
-    open_fds,
     settled_fds,
     stored_files,
     wait_for,
@@ -93,14 +92,19 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(ca[0], *server, *client, *rogue)
 
 
-@pytest.fixture(scope="module")
-def tls_receiver(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Receiver]:
+@pytest.fixture(scope="module", params=["1", "2"], ids=["one-worker", "two-workers"])
+def tls_receiver(
+    tmp_path_factory: pytest.TempPathFactory, pki: Pki, request: pytest.FixtureRequest
+) -> Iterator[Receiver]:
+    """The TLS receiver, alone and as two worker processes (whose handshakes are made on a
+    connection taken from the shared socket, not by the event loop's own server)."""
     receiver = start_receiver(
         tmp_path_factory.mktemp("tls"),
         OXIDICOM_TLS_CERT=str(pki.server_cert),
         OXIDICOM_TLS_KEY=str(pki.server_key),
         OXIDICOM_TLS_CA=str(pki.ca),
         OXIDICOM_ARTIM_TIMEOUT="2s",
+        OXIDICOM_WORKERS=request.param,
     )
     yield receiver
     assert receiver.stop() == 0, receiver.log()
@@ -183,8 +187,7 @@ def test_clients_without_a_trusted_certificate_are_refused(
 def test_a_client_that_never_handshakes_blocks_nobody(
     tls_receiver: Receiver, pki: Pki, tmp_path: Path
 ) -> None:
-    pid = tls_receiver.process.pid
-    baseline = settled_fds(pid)
+    baseline = _receiver_fds(tls_receiver)
     silent = [socket.create_connection((tls_receiver.host, tls_receiver.port)) for _ in range(5)]
     stalled = socket.create_connection((tls_receiver.host, tls_receiver.port))
     stalled.sendall(b"\x16\x03\x01\x02\x00")  # a ClientHello record header, then nothing
@@ -201,7 +204,16 @@ def test_a_client_that_never_handshakes_blocks_nobody(
             sock.settimeout(30)
             with contextlib.suppress(ConnectionResetError):
                 assert sock.recv(1) == b""
-        wait_for(lambda: open_fds(pid), lambda n: n <= baseline, timeout=30, what="fds")
+        wait_for(
+            lambda: _receiver_fds(tls_receiver), lambda n: n <= baseline, timeout=30, what="fds"
+        )
     finally:
         for sock in [*silent, stalled]:
             sock.close()
+
+
+def _receiver_fds(receiver: Receiver) -> int:
+    """Open descriptors of the receiver and its worker processes, once settled."""
+    pid = receiver.process.pid
+    workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sum(settled_fds(p) for p in [pid, *map(int, workers)])
