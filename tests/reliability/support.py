@@ -13,6 +13,7 @@ set, an A-ABORT in the middle of one, a TCP reset, requests it never reads the a
 from __future__ import annotations
 
 import os
+import socket
 import struct
 import time
 import uuid
@@ -288,3 +289,17 @@ def files_outside(root: Path, allowed: Iterable[Path]) -> list[str]:
 def kwargs_subset(kwargs: Mapping[str, object], **expected: object) -> dict[str, object]:
     """The items of ``kwargs`` named in ``expected``, to compare in one assert."""
     return {key: kwargs.get(key) for key in expected}
+
+
+def wait_until_refusing(host: str, port: int, *, timeout: float = 30.0) -> None:
+    """Wait until a new connection to ``host:port`` is refused (the receiver stopped
+    listening, as after SIGTERM)."""
+
+    def refused() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                return False
+        except ConnectionRefusedError:
+            return True
+
+    wait_for(refused, bool, timeout=timeout, what="new connections refused")

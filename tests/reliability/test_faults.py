@@ -9,7 +9,6 @@ left, the receiver goes on, and every instance completed before the fault is reg
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.reliability.support import (
     settled_fds,
     stored_files,
     wait_for,
+    wait_until_refusing,
 )
 
 pytestmark = [pytest.mark.interop]
@@ -251,12 +251,7 @@ def test_sigterm_lets_associations_in_flight_finish(
         assert scu.store_instance(instance).status == 0
     receiver.process.process.send_signal(signal.SIGTERM)
     # No new association once shutting down...
-    wait_for(
-        lambda: _refused(receiver),
-        lambda refused: refused,
-        timeout=30,
-        what="new connections refused after SIGTERM",
-    )
+    wait_until_refusing(receiver.host, receiver.port)
     # ...but the one in flight goes on to its end.
     for instance in series[2:]:
         assert scu.store_instance(instance).status == 0
@@ -292,11 +287,3 @@ def _exit_code(receiver: Receiver, *, timeout: float) -> int:
         return receiver.process.process.wait(timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the receiver did not exit within {timeout:g} s:\n{receiver.log()}")
-
-
-def _refused(receiver: Receiver) -> bool:
-    try:
-        with socket.create_connection((receiver.host, receiver.port), timeout=5):
-            return False
-    except ConnectionRefusedError:
-        return True

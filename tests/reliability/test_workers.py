@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from pathlib import Path
 
 import pytest
 
 from tests.peers.celery_worker import CeleryWorker
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
-from tests.reliability.support import Scu, make_series, wait_for
+from tests.reliability.support import Scu, make_series, wait_for, wait_until_refusing
 
 pytestmark = [pytest.mark.interop]
 
@@ -103,20 +102,7 @@ def test_sigterm_refuses_new_connections_and_lets_the_workers_finish(
     scu = Scu(receiver.host, receiver.port)
     assert scu.store_instance(series[0]).status == 0
     receiver.process.process.send_signal(signal.SIGTERM)
-    wait_for(
-        lambda: _refused(receiver),
-        lambda refused: refused,
-        timeout=30,
-        what="new connections refused after SIGTERM",
-    )
+    wait_until_refusing(receiver.host, receiver.port)
     assert scu.store_instance(series[1]).status == 0
     scu.release()
     assert receiver.process.process.wait(60) == 0, receiver.log()
-
-
-def _refused(receiver: Receiver) -> bool:
-    try:
-        with socket.create_connection((receiver.host, receiver.port), timeout=5):
-            return False
-    except ConnectionRefusedError:
-        return True
