@@ -15,7 +15,6 @@ import logging
 import os
 import resource
 import signal
-import socket
 import ssl
 import sys
 import time
@@ -36,6 +35,7 @@ from oxidicom.net.handlers import (
     StoreSink,
 )
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.net.shared_listener import SharedPort
 from oxidicom.settings import Settings, SettingsError, environment_warnings
 from oxidicom.sop_classes import ACCEPTED_ABSTRACT_SYNTAXES
 from oxidicom.storage.events import (
@@ -325,9 +325,10 @@ class ThreadedInstanceSink:
 def server_config(
     settings: Settings,
     ssl_context: ssl.SSLContext | None,
-    listening_socket: socket.socket | None = None,
+    shared_port: SharedPort | None = None,
 ) -> ServerConfig:
-    """``listening_socket``: the one the worker processes share (``OXIDICOM_WORKERS``)."""
+    """``shared_port``: this worker's place at the socket the workers share
+    (``OXIDICOM_WORKERS``)."""
     listener, scp = settings.listener, settings.scp
     return ServerConfig(
         host=listener.address,
@@ -343,7 +344,7 @@ def server_config(
         ssl=ssl_context,
         # The TLS handshake comes before the A-ASSOCIATE-RQ: the same bound applies.
         ssl_handshake_timeout=scp.artim_timeout,
-        listening_socket=listening_socket,
+        shared_port=shared_port,
     )
 
 
@@ -391,11 +392,11 @@ async def serve(
     settings: Settings,
     *,
     ready: asyncio.Event | None = None,
-    listening_socket: socket.socket | None = None,
+    shared_port: SharedPort | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or cancellation), then shut down gracefully.
 
-    ``listening_socket``: serve connections from this shared socket (a worker process of
+    ``shared_port``: serve connections from this shared socket (a worker process of
     :mod:`oxidicom.workers`) instead of listening on the settings' address.
     """
     provider = configure_tracing(settings)
@@ -423,7 +424,7 @@ async def serve(
     if stale := store.files.remove_stale_temporary_files(_STALE_TEMPORARY_FILE_AGE):
         log.info("removed %d temporary file(s) left by an earlier crash", stale)
     app = CubeApplication(settings, store, notifier, executor)
-    server = DicomServer(app, server_config(settings, tls_context(settings), listening_socket))
+    server = DicomServer(app, server_config(settings, tls_context(settings), shared_port))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

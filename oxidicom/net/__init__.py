@@ -24,6 +24,7 @@ from oxidicom.net.requestor import (
     propose,
 )
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.net.shared_listener import LoadBoard, SharedPort
 from oxidicom.net.storage_scp import EndCallback, Part10FileSink, StorageSCP, StoreCallback
 from oxidicom.part10 import NotPart10Error, Part10Header, read_part10_header
 from oxidicom.storage.writer import FilesRoot, StorageError
@@ -41,6 +42,7 @@ __all__ = [
     "DicomServer",
     "EndCallback",
     "FilesRoot",
+    "LoadBoard",
     "NoContextError",
     "NotPart10Error",
     "Outcome",
@@ -49,6 +51,7 @@ __all__ = [
     "Peer",
     "RequestorConfig",
     "ServerConfig",
+    "SharedPort",
     "StorageError",
     "StorageSCP",
     "StoreCallback",

@@ -10,9 +10,9 @@ for up to the ARTIM time, so silent or slow connections must not be free to mult
 ``close(grace)`` stops accepting, lets associations in flight finish for ``grace`` seconds,
 then aborts the rest and waits until every handler has been told.
 
-Several processes can serve one port: with ``listening_socket`` (one socket inherited by
-all of them, least busy first: see :mod:`oxidicom.net.shared_listener`) or with
-``reuse_port`` (a socket each, spread by the kernel's hash).
+Several processes can serve one port: with ``shared_port`` (one socket inherited by all of
+them, least busy first: see :mod:`oxidicom.net.shared_listener`) or with ``reuse_port`` (a
+socket each, spread by the kernel's hash).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import attrs
 from oxidicom.log_throttle import LogThrottle
 from oxidicom.net.acceptor import AcceptorProtocol
 from oxidicom.net.handlers import Application, AssociationContext, Outcome, Peer
-from oxidicom.net.shared_listener import SharedListener
+from oxidicom.net.shared_listener import SharedListener, SharedPort
 from oxidicom.net.slots import SlotPool
 from oxidicom.ul.constants import (
     REASON_PRESENTATION_LOCAL_LIMIT,
@@ -70,8 +70,8 @@ class ServerConfig:
     reuse_port: bool = False
     """SO_REUSEPORT: several processes, each with its own socket on the port."""
     backlog: int = 1024
-    listening_socket: socket.socket | None = None
-    """A socket already bound and listening, shared with other processes that serve it too
+    shared_port: SharedPort | None = None
+    """This process's place at a listening socket other processes serve too
     (``OXIDICOM_WORKERS``): connections go to the least busy. ``host``, ``port``,
     ``reuse_port`` and ``backlog`` are then unused. :meth:`close` closes this process's
     descriptor; the socket listens on while another process holds one."""
@@ -99,9 +99,9 @@ class DicomServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        if config.listening_socket is not None:
+        if config.shared_port is not None:
             self._listener = SharedListener(
-                config.listening_socket,
+                config.shared_port,
                 self._adopt,
                 lambda: len(self._connections) + self._handshakes,
             )
@@ -120,6 +120,7 @@ class DicomServer:
     def _adopt(self, conn: socket.socket) -> None:
         """A connection won from the shared socket: make it a connection like any other."""
         self._handshakes += 1
+        self._report_load()
         task = asyncio.get_running_loop().create_task(self._connect(conn))
         self._adopting.add(task)
         task.add_done_callback(self._adopting.discard)
@@ -141,6 +142,11 @@ class DicomServer:
             raise
         finally:
             self._handshakes -= 1
+            self._report_load()
+
+    def _report_load(self) -> None:
+        if self._listener is not None:
+            self._listener.report()
 
     @property
     def sockets(self) -> Iterable[tuple[str, int]]:
@@ -180,7 +186,6 @@ class DicomServer:
             self._server.close()
         if self._listener is not None:
             self._listener.close()
-            self._listener.sock.close()
             for task in self._adopting:
                 task.cancel()
             self._stopped.set()
@@ -233,6 +238,7 @@ class DicomServer:
             return False
         self._connections.add(connection)
         self._connections_per_peer[peer.host] += 1
+        self._report_load()
         return True
 
     def _refusal(self, peer: Peer, why: str) -> None:
@@ -274,6 +280,7 @@ class DicomServer:
             self._connections_per_peer[host] -= 1
             if self._connections_per_peer[host] <= 0:
                 del self._connections_per_peer[host]
+            self._report_load()
         log.debug(
             "connection %s finished: %s (%s)",
             connection.association_id,

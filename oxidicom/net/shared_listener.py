@@ -3,18 +3,13 @@
 With SO_REUSEPORT each process has its own socket and the kernel picks one by a hash of the
 connection's addresses, blind to load: two PACS pushing at once land on the same worker half
 of the time, and with eight associations the busiest of two workers typically carries five
-to six. A single socket shared by the workers instead lets them race for each connection,
-and this module biases the race: a worker first waits ``delay_per_connection`` for every
-connection it already holds, then accepts one connection and looks again. The worker with
-the fewest connections tries first and wins; the others find nothing to accept. A worker
-whose event loop is busy cannot try at all, which is the bias wanted too.
-
-Connections in quick succession: a worker's wait, once started, ends in one try to accept
-whatever is queued then. A connection that arrives within that wait (a few ms after the one
-that started it) can therefore go to the busier worker: the split of a burst is near even
-(the benchmarks' busiest-worker share was 50-60% for 8 simultaneous associations), not
-exact. The wait is capped (``MAX_DELAY``), so a lone worker never makes a connection wait
-long.
+to six. Here the workers share one socket, and a :class:`LoadBoard` in memory they share
+(mapped before the fork) holds how many connections each has. Every worker is woken for a
+new connection; the one holding the fewest accepts it at once, the others only after
+``FALLBACK_DELAY`` and only if it is still queued (the least busy one's event loop may be
+stuck in a long step, or the process gone). One connection per try, then the board is
+looked at again, so a burst is dealt out in turns rather than swallowed by whoever woke
+first.
 
 A socket shared this way also outlives its workers: a worker that dies leaves queued
 connections to the others instead of taking them down with its own accept queue.
@@ -25,39 +20,83 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import mmap
 import socket
 from collections.abc import Callable
 
+import attrs
+
 log = logging.getLogger("oxidicom.net")
 
-DELAY_PER_CONNECTION = 0.002
-"""Seconds a worker waits per connection it holds before it tries to accept: long enough
-for an idle worker's event loop to get there first, short beside an association's set-up."""
-MAX_DELAY = 0.05
-"""The longest wait before a try, however many connections a worker holds."""
+FALLBACK_DELAY = 0.005
+"""How long a worker that is not the least busy leaves a new connection to the others."""
+VACANT = 2**31 - 1
+"""The load shown for a process that is not serving (dead, or not started yet)."""
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _RESOURCE_PAUSE = 1.0
 
 
-class SharedListener:
-    """Calls ``on_connection`` with each connection this process wins from ``sock``.
+class LoadBoard:
+    """The connections each of ``processes`` processes holds, in a shared anonymous mapping.
 
-    ``load()`` is how many connections this process holds now. The socket belongs to the
-    caller, which closes it; :meth:`close` only stops accepting.
+    Make it before forking: parent and children then see the same memory. Each process
+    writes only its own entry (4-byte aligned, so never torn); others may read a value a
+    moment old, which costs at most a less even split, never a lost connection.
+    """
+
+    def __init__(self, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("a load board needs at least one process")
+        self._memory = mmap.mmap(-1, 4 * processes)
+        self._loads = memoryview(self._memory).cast("i")
+        for index in range(processes):
+            self._loads[index] = VACANT
+
+    @property
+    def processes(self) -> int:
+        return len(self._loads)
+
+    def set(self, index: int, load: int) -> None:
+        self._loads[index] = min(load, VACANT - 1)
+
+    def vacate(self, index: int) -> None:
+        """Process ``index`` no longer serves: the others stop leaving connections to it."""
+        self._loads[index] = VACANT
+
+    def least_other(self, index: int) -> int:
+        """The smallest load among the processes other than ``index`` (VACANT: none)."""
+        loads = self._loads
+        return min((loads[i] for i in range(len(loads)) if i != index), default=VACANT)
+
+
+@attrs.frozen
+class SharedPort:
+    """One process's place at a listening socket that ``board.processes`` processes share."""
+
+    sock: socket.socket
+    board: LoadBoard
+    index: int
+
+
+class SharedListener:
+    """Calls ``on_connection`` with each connection this process takes from the shared port.
+
+    ``load()`` is how many connections this process holds now; call :meth:`report` whenever
+    it changes. The socket is closed by :meth:`close` (this process's descriptor of it: it
+    listens on while another process holds one).
     """
 
     def __init__(
         self,
-        sock: socket.socket,
+        port: SharedPort,
         on_connection: Callable[[socket.socket], None],
         load: Callable[[], int],
-        *,
-        delay_per_connection: float = DELAY_PER_CONNECTION,
     ) -> None:
-        self.sock = sock
+        self.sock = port.sock
+        self._board = port.board
+        self._index = port.index
         self._on_connection = on_connection
         self._load = load
-        self._delay = delay_per_connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -65,17 +104,25 @@ class SharedListener:
     def start(self) -> None:
         self.sock.setblocking(False)
         self._loop = asyncio.get_running_loop()
+        self.report()
         self._watch()
+
+    def report(self) -> None:
+        """Publish this process's load on the board."""
+        if not self._closed:
+            self._board.set(self._index, self._load())
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._board.vacate(self._index)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
     def _watch(self) -> None:
         assert self._loop is not None
@@ -85,11 +132,10 @@ class SharedListener:
     def _acceptable(self) -> None:
         assert self._loop is not None
         self._loop.remove_reader(self.sock.fileno())
-        delay = min(self._load() * self._delay, MAX_DELAY)
-        if delay > 0:
-            self._timer = self._loop.call_later(delay, self._accept)
-        else:
+        if self._load() <= self._board.least_other(self._index):
             self._accept()
+        else:
+            self._timer = self._loop.call_later(FALLBACK_DELAY, self._accept)
 
     def _accept(self) -> None:
         assert self._loop is not None

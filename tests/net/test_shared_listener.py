@@ -1,18 +1,22 @@
 """Servers sharing one listening socket: each connection goes to the least busy.
 
-Two :class:`DicomServer` on one event loop, each with its own descriptor of the same socket,
-stand in for two worker processes: both are woken for every connection, as two processes
-would be, and the one holding fewer connections must win it.
+Two :class:`DicomServer` on one event loop, each with its own descriptor of the same socket
+and its own place on one load board, stand in for two worker processes: both are woken for
+every connection, as two processes would be, and the one holding fewer must win it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 
+import pytest
+
 from oxidicom.net.server import DicomServer, ServerConfig
+from oxidicom.net.shared_listener import VACANT, LoadBoard, SharedPort
 from tests.net.test_acceptor import App
 from tests.net.test_server import echo
 
@@ -23,9 +27,10 @@ async def two_workers(
 ) -> AsyncIterator[tuple[DicomServer, DicomServer, int]]:
     listening = socket.create_server(("127.0.0.1", 0))
     port = listening.getsockname()[1]
+    board = LoadBoard(2)
     servers = [
-        DicomServer(App(), ServerConfig(listening_socket=sock))
-        for sock in (listening, listening.dup())
+        DicomServer(App(), ServerConfig(shared_port=SharedPort(sock, board, index)))
+        for index, sock in enumerate((listening, listening.dup()))
     ]
     await servers[0].start()
     if start_second:
@@ -55,12 +60,13 @@ async def test_each_connection_goes_to_the_server_holding_fewer() -> None:
                 assert await counted(first, second, total) == (total, 0)
             await second.start()
             for total in range(4, 7):  # the second holds fewer each time
-                # Apart by more than the first's delay (3 x 2 ms): its try for the previous
-                # connection is over (see the module's note on connections in quick succession).
-                await asyncio.sleep(0.05)
+                # Apart by more than the first's fallback delay: its late try for the
+                # previous connection is over.
+                await asyncio.sleep(0.02)
                 held.append(socket.create_connection(("127.0.0.1", port)))
                 assert await counted(first, second, total) == (3, total - 3)
             for total in range(7, 11):  # even now: they take turns
+                await asyncio.sleep(0.02)
                 held.append(socket.create_connection(("127.0.0.1", port)))
                 counts = await counted(first, second, total)
                 assert abs(counts[0] - counts[1]) <= 1, counts
@@ -68,6 +74,22 @@ async def test_each_connection_goes_to_the_server_holding_fewer() -> None:
             for sock in held:
                 sock.close()
         await counted(first, second, 0)
+
+
+async def test_a_burst_is_taken_at_once_and_dealt_out_in_turns() -> None:
+    async with two_workers() as (first, second, port):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
+        try:
+            counts = await counted(first, second, 60)
+            # One connection per try, but no waiting while the other is busier: a burst is
+            # not held back by the balancing.
+            assert loop.time() - started < 5
+            assert min(counts) >= 20, counts
+        finally:
+            for sock in held:
+                sock.close()
 
 
 async def test_both_serve_associations_and_one_closing_leaves_the_other_serving() -> None:
@@ -90,3 +112,20 @@ async def test_a_closed_socket_refuses_new_connections() -> None:
             pass
         else:
             raise AssertionError("a connection was accepted after every server closed")
+
+
+def test_the_load_board_is_shared_with_forked_processes() -> None:
+    board = LoadBoard(3)
+    assert board.least_other(0) == VACANT  # nobody serves yet
+    board.set(0, 4)
+    pid = os.fork()
+    if pid == 0:
+        board.set(1, 2)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert board.least_other(0) == 2
+    assert board.least_other(1) == 4
+    board.vacate(1)
+    assert board.least_other(0) == VACANT
+    with pytest.raises(ValueError, match="at least one"):
+        LoadBoard(0)
