@@ -353,9 +353,10 @@ def run_swarm(
         sender.send_one()
         for future in warm_up:
             report.tally.add(future.result())
-        report.fds_before = settled_fds(pid)
-        report.rss_before_kib = report.rss_peak_kib = rss_kib(pid)
-        report.threads_before = report.threads_peak = thread_count(pid)
+        report.fds_before = _settled_fds(pid)
+        report.rss_before_kib = report.rss_peak_kib = _rss_kib(pid)
+        report.threads_before = report.threads_peak = _threads(pid)
+        workers_before = _processes(pid)
 
         started = time.monotonic()
         until = started + seconds
@@ -385,9 +386,9 @@ def run_swarm(
             if receiver.process.process.poll() is not None:
                 report.problems.append(f"the receiver died: {receiver.log()[-2000:]}")
                 break
-            rss = rss_kib(pid)
+            rss = _rss_kib(pid)
             report.rss_peak_kib = max(report.rss_peak_kib, rss)
-            report.threads_peak = max(report.threads_peak, thread_count(pid))
+            report.threads_peak = max(report.threads_peak, _threads(pid))
             now = time.monotonic()
             if now - last_note >= max(10.0, seconds / 60):
                 last_note = now
@@ -396,8 +397,8 @@ def run_swarm(
                     progress(
                         f"{now - started:6.0f} s: {report.tally.inputs} inputs, "
                         f"{report.tally.pdus} PDUs, {len(sender.sent)} series, "
-                        f"VmRSS {rss / 1024:.1f} MiB, fds {open_fds(pid)}, "
-                        f"threads {thread_count(pid)}"
+                        f"VmRSS {rss / 1024:.1f} MiB, fds {_fds(pid)}, "
+                        f"threads {_threads(pid)}"
                     )
         report.seconds = time.monotonic() - started
         sender.stop()
@@ -406,8 +407,36 @@ def run_swarm(
     for failure in report.tally.failures:
         report.problems.append(f"input {failure.label}: {failure.error}")
     if receiver.process.process.poll() is None:
+        if (workers_after := _processes(pid)) != workers_before:
+            report.problems.append(
+                f"a worker process died: processes {workers_before} before, {workers_after} after"
+            )
         _check_after(receiver, registrations, sender.sent, report, rss_margin_mib, thread_margin)
     return report
+
+
+def _processes(pid: int) -> list[int]:
+    """The receiver and its worker processes (``OXIDICOM_WORKERS`` > 1), measured together:
+    a leak in any of them counts."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *sorted(map(int, children))]
+
+
+def _fds(pid: int) -> int:
+    return sum(open_fds(p) for p in _processes(pid))
+
+
+def _rss_kib(pid: int) -> int:
+    return sum(rss_kib(p) for p in _processes(pid))
+
+
+def _threads(pid: int) -> int:
+    return sum(thread_count(p) for p in _processes(pid))
+
+
+def _settled_fds(pid: int) -> int:
+    """The open descriptors of all the receiver's processes, once each count is stable."""
+    return sum(settled_fds(p) for p in _processes(pid))
 
 
 def thread_count(pid: int) -> int:
@@ -439,21 +468,21 @@ def _check_after(
     report.registrations = registrations.total()
 
     deadline = time.monotonic() + 60
-    while open_fds(pid) > report.fds_before and time.monotonic() < deadline:
+    while _fds(pid) > report.fds_before and time.monotonic() < deadline:
         time.sleep(0.1)
-    report.fds_after = open_fds(pid)
+    report.fds_after = _fds(pid)
     if report.fds_after > report.fds_before:
         problems.append(f"{report.fds_after} fds after the run, {report.fds_before} before")
-    report.rss_after_kib = rss_kib(pid)
+    report.rss_after_kib = _rss_kib(pid)
     if report.rss_after_kib - report.rss_before_kib > rss_margin_mib * 1024:
         problems.append(
             f"VmRSS grew from {report.rss_before_kib} to {report.rss_after_kib} KiB "
             f"(margin {rss_margin_mib:g} MiB)"
         )
     bound = report.threads_before + thread_margin  # pools grown to size, nothing more
-    while thread_count(pid) > bound and time.monotonic() < deadline:
+    while _threads(pid) > bound and time.monotonic() < deadline:
         time.sleep(0.1)
-    report.threads_after = thread_count(pid)
+    report.threads_after = _threads(pid)
     if report.threads_after > bound:
         problems.append(
             f"{report.threads_after} threads after the run, {report.threads_before} before "
