@@ -1,8 +1,11 @@
 """A real Celery worker, consuming a queue of its own, that records the tasks it runs.
 
 The worker is the stub app :mod:`tests.peers.celery_stub_app` run by ``celery worker -P
-solo``: it has CUBE's ``register_pacs_series`` signature (so Celery itself rejects kwargs
-CUBE would not accept) and writes every call to a JSON-lines file that the test reads.
+prefork -c 1``: it has CUBE's ``register_pacs_series`` signature (so Celery itself rejects
+kwargs CUBE would not accept) and writes every call to a JSON-lines file that the test reads.
+The prefork pool, as CUBE's workers run: the solo pool, used before, left two delivered
+messages unprocessed for 10 s at a time (RabbitMQ showing them unacknowledged, the worker
+idle in epoll) when two receiver processes published at once, and the prefork pool does not.
 
 Use from any test package::
 
@@ -150,7 +153,7 @@ def start_celery_worker(
     }
     argv = [
         sys.executable, "-m", "celery", "-A", celery_stub_app.__name__, "worker",
-        "-P", "solo", "-Q", queue, "-n", f"stub-{queue}@%h", "-l", "INFO",
+        "-P", "prefork", "-c", "1", "-Q", queue, "-n", f"stub-{queue}@%h", "-l", "INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     with log_path.open("ab") as log:

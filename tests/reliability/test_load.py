@@ -49,12 +49,16 @@ async def _send(receiver: Receiver, series: list[Instance], config: RequestorCon
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
 async def test_200_concurrent_associations_wait_their_turn_and_all_succeed(
-    receiver_factory: ReceiverFactory, celery_worker: CeleryWorker
+    workers: str, receiver_factory: ReceiverFactory, celery_worker: CeleryWorker
 ) -> None:
-    # The defaults: 8 associations at once, and the rest wait up to 20 s for a slot (the
-    # 200 take a few seconds in all here).
-    receiver = await asyncio.to_thread(receiver_factory, queue=celery_worker.queue)
+    # The defaults: 8 associations at once (in each worker), and the rest wait up to 20 s
+    # for a slot (the 200 take a few seconds in all here). With two workers the burst of
+    # 200 connections is dealt out between them through the shared socket.
+    receiver = await asyncio.to_thread(
+        receiver_factory, queue=celery_worker.queue, OXIDICOM_WORKERS=workers
+    )
     aet = f"LOAD{uuid.uuid4().hex[:8].upper()}"
     config = RequestorConfig(calling_ae_title=aet, acse_timeout=300, dimse_timeout=300)
     all_series = [make_series(3, pixel_bytes=2048) for _ in range(200)]
