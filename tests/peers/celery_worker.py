@@ -3,7 +3,7 @@
 The worker is the stub app :mod:`tests.peers.celery_stub_app` run by ``celery worker -P
 prefork -c 1``: it has CUBE's ``register_pacs_series`` signature (so Celery itself rejects
 kwargs CUBE would not accept) and writes every call to a JSON-lines file that the test reads.
-The prefork pool, as CUBE's workers run: the solo pool, used before, left two delivered
+The prefork pool, Celery's default: the solo pool, used before, left two delivered
 messages unprocessed for 10 s at a time (RabbitMQ showing them unacknowledged, the worker
 idle in epoll) when two receiver processes published at once, and the prefork pool does not.
 
