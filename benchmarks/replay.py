@@ -1,14 +1,15 @@
 """The replay sender: every association's bytes built before the push, then sent by sendfile.
 
 Why it exists: on a 2-core machine, storescu or our own SCU needs most of a core to push the
-4 KB set, so a receiver with two worker processes finds no second core to run on and the
-multi-core target (2 workers at least 1.8 times one) cannot be seen. The replay sender moves all of
-the sender's user-space work out of the timed push: before it, each share of the set is
+4 KB set, so a receiver with two worker processes finds no second core to run on, and what
+the receiver alone can do is hidden behind the sender's cost. The replay sender moves all
+of the sender's user-space work out of the timed push: before it, each share of the set is
 turned into the exact PDU stream oxidicom's own SCU would send (A-ASSOCIATE-RQ, then per
 file the C-STORE-RQ and the data set in fragments of the receiver's maximum length, then
-A-RELEASE-RQ), written to a file once and cached; during it, one small process per share
-(:mod:`benchmarks.replayer`, one process for all of them) writes that file to the socket
-with ``sendfile`` and checks the answers after the receiver has closed.
+A-RELEASE-RQ), written to a file once and cached; during it, one process
+(:mod:`benchmarks.replayer`) writes each share's file to its own connection with
+``sendfile`` and checks the answers after the receiver has closed. With ``--cpu-quota``
+(:mod:`benchmarks.cpuquota`) it makes the multi-core target measurable here.
 
 What it is not: a conforming SCU. It sends every request without waiting for the previous
 response, and the association before it is accepted. Every receiver measured here reads
