@@ -70,8 +70,9 @@ from tests.reliability.support import (
     leftovers,
     make_series,
     open_fds,
+    receiver_processes,
     rss_kib,
-    settled_fds,
+    settled_tree_fds,
     store_all,
 )
 
@@ -353,10 +354,10 @@ def run_swarm(
         sender.send_one()
         for future in warm_up:
             report.tally.add(future.result())
-        report.fds_before = _settled_fds(pid)
+        report.fds_before = settled_tree_fds(pid)
         report.rss_before_kib = report.rss_peak_kib = _rss_kib(pid)
         report.threads_before = report.threads_peak = _threads(pid)
-        workers_before = _processes(pid)
+        workers_before = receiver_processes(pid)
 
         started = time.monotonic()
         until = started + seconds
@@ -407,7 +408,7 @@ def run_swarm(
     for failure in report.tally.failures:
         report.problems.append(f"input {failure.label}: {failure.error}")
     if receiver.process.process.poll() is None:
-        if (workers_after := _processes(pid)) != workers_before:
+        if (workers_after := receiver_processes(pid)) != workers_before:
             report.problems.append(
                 f"a worker process died: processes {workers_before} before, {workers_after} after"
             )
@@ -415,28 +416,16 @@ def run_swarm(
     return report
 
 
-def _processes(pid: int) -> list[int]:
-    """The receiver and its worker processes (``OXIDICOM_WORKERS`` > 1), measured together:
-    a leak in any of them counts."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *sorted(map(int, children))]
-
-
 def _fds(pid: int) -> int:
-    return sum(open_fds(p) for p in _processes(pid))
+    return sum(open_fds(p) for p in receiver_processes(pid))
 
 
 def _rss_kib(pid: int) -> int:
-    return sum(rss_kib(p) for p in _processes(pid))
+    return sum(rss_kib(p) for p in receiver_processes(pid))
 
 
 def _threads(pid: int) -> int:
-    return sum(thread_count(p) for p in _processes(pid))
-
-
-def _settled_fds(pid: int) -> int:
-    """The open descriptors of all the receiver's processes, once each count is stable."""
-    return sum(settled_fds(p) for p in _processes(pid))
+    return sum(thread_count(p) for p in receiver_processes(pid))
 
 
 def thread_count(pid: int) -> int:

@@ -194,7 +194,11 @@ class Outbox:
 
     def flushed(self, *, synced: bool = True) -> bool:
         """Whether :meth:`flush` would return at once."""
-        return (self._synced if synced else self._written) >= self._put
+        return self._through(synced=synced) >= self._put
+
+    def _through(self, *, synced: bool) -> int:
+        """Entries put since start that reached the stage: flushed, or only written."""
+        return self._synced if synced else self._written
 
     async def flush(self, *, synced: bool = True) -> None:
         """Wait until every entry put so far is flushed to disk, or with ``synced=False``
@@ -205,7 +209,7 @@ class Outbox:
         """
         target = self._put
         while (
-            (self._synced if synced else self._written) < target
+            self._through(synced=synced) < target
             and self._writer is not None
             and not self._writer.done()
         ):

@@ -202,6 +202,8 @@ def instance_path(calling_aet: str, tags: InstanceTags) -> InstancePath:
     Raises :class:`MissingTagError` for an absent required tag (present but empty counts as
     present, as in the Rust program) and :class:`BadStudyDateError`.
     """
+    # REQUIRED_TAGS spelled out, so the type checker sees them narrowed (per instance, no
+    # getattr loop); the error still names the first absent one in REQUIRED_TAGS' order.
     study_date_text, patient_id = tags.StudyDate, tags.PatientID
     series_uid, sop_instance_uid = tags.SeriesInstanceUID, tags.SOPInstanceUID
     if (

@@ -211,6 +211,21 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def child_processes(pid: int) -> list[int]:
+    """The process IDs of ``pid``'s children (a receiver's workers, ``OXIDICOM_WORKERS``)."""
+    return sorted(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+
+
+def receiver_processes(pid: int) -> list[int]:
+    """The receiver and its worker processes: leaks are counted over all of them."""
+    return [pid, *child_processes(pid)]
+
+
+def settled_tree_fds(pid: int) -> int:
+    """:func:`settled_fds` summed over ``pid`` and its worker processes."""
+    return sum(settled_fds(p) for p in receiver_processes(pid))
+
+
 def settled_fds(pid: int, *, quiet: float = 0.5, timeout: float = 10.0) -> int:
     """The descriptor count of ``pid`` once it has not changed for ``quiet`` seconds (a
     connection that just ended may still be closing): the baseline to come back to."""

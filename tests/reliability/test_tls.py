@@ -24,7 +24,7 @@ from tests.reliability.support import (
     Instance,
     data_set_of,
     make_series,
-    settled_fds,
+    settled_tree_fds,
     stored_files,
     wait_for,
 )
@@ -187,7 +187,7 @@ def test_clients_without_a_trusted_certificate_are_refused(
 def test_a_client_that_never_handshakes_blocks_nobody(
     tls_receiver: Receiver, pki: Pki, tmp_path: Path
 ) -> None:
-    baseline = _receiver_fds(tls_receiver)
+    baseline = settled_tree_fds(tls_receiver.process.pid)
     silent = [socket.create_connection((tls_receiver.host, tls_receiver.port)) for _ in range(5)]
     stalled = socket.create_connection((tls_receiver.host, tls_receiver.port))
     stalled.sendall(b"\x16\x03\x01\x02\x00")  # a ClientHello record header, then nothing
@@ -205,15 +205,11 @@ def test_a_client_that_never_handshakes_blocks_nobody(
             with contextlib.suppress(ConnectionResetError):
                 assert sock.recv(1) == b""
         wait_for(
-            lambda: _receiver_fds(tls_receiver), lambda n: n <= baseline, timeout=30, what="fds"
+            lambda: settled_tree_fds(tls_receiver.process.pid),
+            lambda n: n <= baseline,
+            timeout=30,
+            what="fds",
         )
     finally:
         for sock in [*silent, stalled]:
             sock.close()
-
-
-def _receiver_fds(receiver: Receiver) -> int:
-    """Open descriptors of the receiver and its worker processes, once settled."""
-    pid = receiver.process.pid
-    workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sum(settled_fds(p) for p in [pid, *map(int, workers)])

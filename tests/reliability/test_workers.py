@@ -14,15 +14,19 @@ import pytest
 
 from tests.peers.celery_worker import CeleryWorker
 from tests.peers.oxidicom_receiver import Receiver, ReceiverFactory
-from tests.reliability.support import Scu, make_series, wait_for, wait_until_refusing
+from tests.reliability.support import (
+    Scu,
+    child_processes,
+    make_series,
+    wait_for,
+    wait_until_refusing,
+)
 
 pytestmark = [pytest.mark.interop]
 
 
 def workers_of(receiver: Receiver) -> list[int]:
-    pid = receiver.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(int(child) for child in children)
+    return child_processes(receiver.process.pid)
 
 
 def serving_process(pids: list[int], scu: Scu) -> int:
